@@ -1,0 +1,197 @@
+"""The typed model that manifests load into and live KMS is read into.
+
+Desired state (from manifests) and live state (from KMS) share these classes, so the differ
+compares like with like. Everything here is frozen and free of I/O. Collections are tuples,
+kept sorted where order carries no meaning, so that equal states compare equal.
+
+Policies are plain JSON-shaped dicts (AWS casing); treat them as immutable.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Tags kmsplan owns. Users may not declare tags with this prefix.
+TAG_PREFIX = "kmsplan:"
+TAG_STACK = "kmsplan:stack"
+TAG_KEY = "kmsplan:key"
+TAG_PROTECTION = "kmsplan:deletion-protection"
+# Grants kmsplan owns are named "kmsplan/<name>"; every other grant is foreign.
+GRANT_PREFIX = "kmsplan/"
+
+DEFAULT_WINDOW_DAYS = 30
+DEFAULT_ROTATION_PERIOD_DAYS = 365
+
+JsonDict = dict[str, Any]
+
+
+class KeyState(str, enum.Enum):
+    """KMS KeyState values (DescribeKey)."""
+
+    CREATING = "Creating"
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PENDING_DELETION = "PendingDeletion"
+    PENDING_IMPORT = "PendingImport"
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
+    UNAVAILABLE = "Unavailable"
+    UPDATING = "Updating"
+
+    @property
+    def is_pending_deletion(self) -> bool:
+        return self in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where something was declared: for diagnostics, lint findings and SARIF."""
+
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rotation:
+    enabled: bool = False
+    # None means "not known" (live: KMS did not report it) or "KMS default" (desired: only
+    # meaningful when enabled). The differ never reports a diff against an unknown period.
+    period_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deletion:
+    # Desired: what the manifest asks for. Live: read from the kmsplan:deletion-protection tag.
+    protected: bool = True
+    window_days: int = DEFAULT_WINDOW_DAYS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantConstraints:
+    # Sorted (key, value) pairs; at most one of the two is set.
+    encryption_context_subset: tuple[tuple[str, str], ...] | None = None
+    encryption_context_equals: tuple[tuple[str, str], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    name: str  # logical name; the KMS grant Name is GRANT_PREFIX + name for owned grants
+    grantee: str
+    operations: tuple[str, ...]  # sorted, KMS GrantOperation values
+    retiring_principal: str | None = None
+    constraints: GrantConstraints | None = None
+    # Live only: the KMS grant id. Not part of equality.
+    grant_id: str | None = field(default=None, compare=False)
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LintSuppression:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Key:
+    name: str  # logical name, the kmsplan:key tag
+    description: str = ""
+    spec: str = "SYMMETRIC_DEFAULT"
+    usage: str = "ENCRYPT_DECRYPT"
+    origin: str = "AWS_KMS"
+    multi_region: bool = False
+    enabled: bool = True
+    aliases: tuple[str, ...] = ()  # sorted full names, "alias/..."
+    rotation: Rotation = Rotation()
+    deletion: Deletion = Deletion()
+    tags: tuple[tuple[str, str], ...] = ()  # sorted user tags; never the reserved kmsplan: tags
+    # Desired: None means the manifest declares no policy: the key is created with KMS's
+    # default policy and its policy is not managed afterwards. Live: the parsed policy, or
+    # None if it could not be read/parsed (see policy_text).
+    policy: JsonDict | None = field(default=None, hash=False)
+    grants: tuple[Grant, ...] = ()  # sorted by name; owned grants only
+    bypass_policy_lockout_safety_check: bool = False  # desired only: the manifest asks for it
+    lint_disable: tuple[LintSuppression, ...] = ()  # desired only
+
+    # Where the key block was declared, and a map from document path
+    # ("keys.orders.policy.Statement[0]") to location, for lint and diagnostics.
+    location: Location | None = field(default=None, compare=False)
+    source_map: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
+
+    # ---- live only (None on desired keys); not part of equality ----
+    key_id: str | None = field(default=None, compare=False)
+    arn: str | None = field(default=None, compare=False)
+    state: KeyState | None = field(default=None, compare=False)
+    deletion_date: str | None = field(default=None, compare=False)  # ISO 8601
+    policy_text: str | None = field(default=None, compare=False)  # raw live policy
+    foreign_grants: tuple[Grant, ...] = field(default=(), compare=False)  # not kmsplan-owned
+    # Live tags exactly as read, reserved ones included (for fingerprints and the gate).
+    live_tags: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def tag_dict(self) -> dict[str, str]:
+        return dict(self.tags)
+
+    @property
+    def is_symmetric_encryption(self) -> bool:
+        return self.spec == "SYMMETRIC_DEFAULT" and self.usage == "ENCRYPT_DECRYPT"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stack:
+    """The desired state: one stack, merged from one or more manifest files."""
+
+    name: str
+    account: str | None = None  # the account guard, if declared
+    region: str | None = None
+    keys: tuple[Key, ...] = ()  # sorted by name
+    default_window_days: int = DEFAULT_WINDOW_DAYS  # window for keys whose block is gone
+    files: tuple[str, ...] = ()
+
+    def key(self, name: str) -> Key | None:
+        for k in self.keys:
+            if k.name == name:
+                return k
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastUsage:
+    """GetKeyLastUsage answer for the deletion gate. known=False: KMS could not tell us."""
+
+    known: bool
+    last_used: str | None = None  # ISO 8601 of the last cryptographic use; None: never used
+    tracking_start: str | None = None
+    detail: str = ""  # why it is unknown (API missing, AccessDenied, ...)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AliasTarget:
+    name: str  # "alias/..."
+    target_key_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveState:
+    """What the reader saw in KMS for one stack in one account and Region."""
+
+    stack: str
+    account_id: str
+    region: str
+    caller_arn: str = ""
+    keys: tuple[Key, ...] = ()  # the stack's keys, live fields filled, sorted by name
+    # Every customer alias in the Region (alias/aws/* excluded), to detect conflicts and
+    # takeovers of aliases held by keys outside the stack.
+    aliases: tuple[AliasTarget, ...] = ()
+    # GetKeyLastUsage answers for keys that are deletion candidates, by logical name.
+    last_usage: Mapping[str, LastUsage] = field(default_factory=dict, hash=False)
+    # Same-account IAM principals checked for existence: arn -> True/False, None if unknown.
+    principals: Mapping[str, bool | None] = field(default_factory=dict, hash=False)
+    warnings: tuple[str, ...] = ()
+
+    def key(self, name: str) -> Key | None:
+        for k in self.keys:
+            if k.name == name:
+                return k
+        return None

@@ -1,0 +1,144 @@
+"""The plan: plain, serializable data produced by the differ and read by renderers and the
+applier.
+
+A Change says *what* to do (the API calls, in order); the applier decides *how* (rate limits,
+retries, concurrency). Key ids that only exist after apply are references: a parameter value
+``{"$ref": "key.orders"}`` stands for the KeyId returned by the CreateKey call of change
+``key.orders``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_VERSION = 1
+
+
+class Action(str, enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"  # schedule key deletion, delete alias, revoke grant
+    RESTORE = "restore"  # cancel a pending key deletion (and re-enable)
+
+    @property
+    def is_destructive(self) -> bool:
+        return self is Action.DELETE
+
+
+class Resource(str, enum.Enum):
+    KEY = "key"
+    ALIAS = "alias"
+    GRANT = "grant"
+
+
+def ref(address: str) -> dict[str, str]:
+    """A reference to the KeyId that the CreateKey call of change `address` returns."""
+    return {"$ref": address}
+
+
+def is_ref(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == {"$ref"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiCall:
+    operation: str  # KMS operation name as in the API reference: "CreateKey", "PutKeyPolicy"
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)  # JSON-shaped
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttributeChange:
+    name: str  # "description", "rotation.period_days", "tags.team", "policy", ...
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateBlock:
+    """Why the safety gate blocks a change, and what would unblock it."""
+
+    rule: str  # stable id: "deletion-protection", "allow-delete", "usage", "window",
+    #            "mass-deletion", "immutable", "alias-takeover", "lockout", "account"
+    reason: str
+    unblock: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    address: str  # "key.orders", "alias.alias/payments/orders", "grant.orders.orders-lambda"
+    resource: Resource
+    action: Action
+    key: str  # logical name of the key this change belongs to
+    before: Mapping[str, Any] | None = field(default=None, hash=False)
+    after: Mapping[str, Any] | None = field(default=None, hash=False)
+    attributes: tuple[AttributeChange, ...] = ()  # for updates: what differs
+    calls: tuple[ApiCall, ...] = ()
+    depends_on: tuple[str, ...] = ()  # addresses that must be applied first
+    blocked: tuple[GateBlock, ...] = ()
+    reason: str = ""  # display only: why this change is in the plan
+    # Statement-level policy diff and access summary, when the policy changes (JSON-shaped,
+    # produced by kmsplan.policy).
+    policy_diff: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def destructive(self) -> bool:
+        return self.action.is_destructive
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.blocked)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateOptions:
+    """The run's gate flags; `plan` and `apply` take the same ones, and a saved plan keeps them."""
+
+    allow_delete: bool = False
+    allow_delete_all: bool = False
+    unused_for_days: int = 30
+    ignore_usage: bool = False
+    allow_alias_takeover: bool = False
+    bypass_policy_lockout_safety_check: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostLine:
+    description: str
+    monthly_usd: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    stack: str
+    account_id: str
+    region: str
+    changes: tuple[Change, ...] = ()  # in apply order
+    gate: GateOptions = GateOptions()
+    # Read-only notes for reviewers: foreign grants, unmanaged aliases, principal warnings.
+    unmanaged: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    # Lint findings for the keys this plan changes (JSON-shaped, from kmsplan.policy.lint).
+    findings: tuple[Mapping[str, Any], ...] = ()
+    cost: tuple[CostLine, ...] = ()
+    # address of every live object read -> digest of what was read; plus the discovered keys.
+    fingerprint: Mapping[str, str] = field(default_factory=dict, hash=False)
+    format_version: int = FORMAT_VERSION
+    kmsplan_version: str = ""
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action and not c.is_blocked)
+
+    @property
+    def blocked(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.is_blocked)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def monthly_cost_delta(self) -> float:
+        return round(sum(line.monthly_usd for line in self.cost), 2)
