@@ -1,0 +1,355 @@
+"""The public JSON form of a Plan, and the one-line summary every renderer ends with.
+
+`plan_to_dict` is what `kmsplan plan --format json` prints and what a saved plan file holds;
+`schemas/plan.schema.json` documents it. `plan_from_dict` reads it back: the round trip is exact
+(``plan_from_dict(plan_to_dict(p)) == p``), also through ``json.dumps``/``json.loads``, as long
+as the JSON-shaped fields of the plan (before/after, call params, policy diffs, findings) hold
+only JSON values (dict, list, str, int, float, bool, None).
+
+Some members of the document are derived, for readers of the JSON who do not have kmsplan's
+types: ``summary``, each change's ``destructive`` flag and ``gate.status``, and
+``cost.monthly_delta_usd`` / ``cost.prices``. `plan_from_dict` ignores them and recomputes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kmsplan.errors import KmsplanError
+from kmsplan.plan.types import (
+    FORMAT_VERSION,
+    Action,
+    ApiCall,
+    AttributeChange,
+    Change,
+    CostLine,
+    GateBlock,
+    GateOptions,
+    Plan,
+    Resource,
+)
+
+# Shown beside every cost figure: the delta is an estimate at list prices, not a bill.
+PRICES_NOTE = (
+    "KMS list prices: $1/key-month, first two rotations +$1/month each; requests not counted"
+)
+
+NO_CHANGES = "No changes. KMS matches the manifests."
+
+
+class PlanFormatError(KmsplanError):
+    """A plan document (a saved plan file) that kmsplan cannot read."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan -> dict
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The plan as a JSON-ready dict; `format_version` is the first member."""
+    return {
+        "format_version": plan.format_version,
+        "kmsplan_version": plan.kmsplan_version,
+        "stack": plan.stack,
+        "account_id": plan.account_id,
+        "region": plan.region,
+        "summary": summary_counts(plan),
+        "changes": [_change_to_dict(c) for c in plan.changes],
+        "cost": {
+            "monthly_delta_usd": plan.monthly_cost_delta,
+            "lines": [
+                {"description": line.description, "monthly_usd": line.monthly_usd}
+                for line in plan.cost
+            ],
+            "prices": PRICES_NOTE,
+        },
+        "unmanaged": list(plan.unmanaged),
+        "warnings": list(plan.warnings),
+        "findings": [_json_value(f) for f in plan.findings],
+        "gate": {
+            "allow_delete": plan.gate.allow_delete,
+            "allow_delete_all": plan.gate.allow_delete_all,
+            "unused_for_days": plan.gate.unused_for_days,
+            "ignore_usage": plan.gate.ignore_usage,
+            "allow_alias_takeover": plan.gate.allow_alias_takeover,
+            "bypass_policy_lockout_safety_check": plan.gate.bypass_policy_lockout_safety_check,
+        },
+        "fingerprint": dict(plan.fingerprint),
+    }
+
+
+def _change_to_dict(change: Change) -> dict[str, Any]:
+    return {
+        "address": change.address,
+        "resource": change.resource.value,
+        "action": change.action.value,
+        "key": change.key,
+        "destructive": change.destructive,
+        "gate": {
+            "status": "blocked" if change.is_blocked else "allowed",
+            "blocks": [
+                {"rule": b.rule, "reason": b.reason, "unblock": b.unblock} for b in change.blocked
+            ],
+        },
+        "reason": change.reason,
+        "before": _json_value(change.before),
+        "after": _json_value(change.after),
+        "attributes": [
+            {"name": a.name, "before": _json_value(a.before), "after": _json_value(a.after)}
+            for a in change.attributes
+        ],
+        "calls": [
+            {"operation": call.operation, "params": _json_value(call.params)}
+            for call in change.calls
+        ],
+        "depends_on": list(change.depends_on),
+        "policy_diff": _json_value(change.policy_diff),
+    }
+
+
+def _json_value(value: Any) -> Any:
+    """A fresh JSON-shaped copy: mappings become dicts, sequences lists. Copying keeps the
+    returned document independent of the (immutable) plan it came from."""
+    kind = type(value)
+    # Exact-type checks first: this runs on every value of a 10,000-key plan, and the
+    # Mapping ABC check is slow.
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict or isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_json_value(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# dict -> Plan
+
+
+def plan_from_dict(document: Mapping[str, Any]) -> Plan:
+    """Read a plan document back. Raises PlanFormatError for an unknown format_version or a
+    document that does not have the shape `plan_to_dict` writes."""
+    if not isinstance(document, Mapping):
+        raise PlanFormatError("plan document: expected a JSON object")
+    version = document.get("format_version")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise PlanFormatError(
+            f"plan document: unsupported format_version {version!r} "
+            f"(this kmsplan reads format_version {FORMAT_VERSION})"
+        )
+    reader = _Reader(document, "")
+    gate = reader.mapping("gate")
+    cost = reader.mapping("cost")
+    return Plan(
+        format_version=FORMAT_VERSION,
+        kmsplan_version=reader.string("kmsplan_version"),
+        stack=reader.string("stack"),
+        account_id=reader.string("account_id"),
+        region=reader.string("region"),
+        changes=tuple(_change_from_dict(c) for c in reader.objects("changes")),
+        gate=GateOptions(
+            allow_delete=gate.boolean("allow_delete"),
+            allow_delete_all=gate.boolean("allow_delete_all"),
+            unused_for_days=gate.integer("unused_for_days"),
+            ignore_usage=gate.boolean("ignore_usage"),
+            allow_alias_takeover=gate.boolean("allow_alias_takeover"),
+            bypass_policy_lockout_safety_check=gate.boolean("bypass_policy_lockout_safety_check"),
+        ),
+        unmanaged=reader.strings("unmanaged"),
+        warnings=reader.strings("warnings"),
+        findings=tuple(dict(f.data) for f in reader.objects("findings")),
+        cost=tuple(
+            CostLine(description=line.string("description"), monthly_usd=line.number("monthly_usd"))
+            for line in cost.objects("lines")
+        ),
+        fingerprint={
+            k: _string(v, f"fingerprint.{k}") for k, v in reader.raw_mapping("fingerprint").items()
+        },
+    )
+
+
+def _change_from_dict(reader: _Reader) -> Change:
+    gate = reader.mapping("gate")
+    before = reader.optional_raw_mapping("before")
+    after = reader.optional_raw_mapping("after")
+    policy_diff = reader.optional_raw_mapping("policy_diff")
+    return Change(
+        address=reader.string("address"),
+        resource=reader.enum("resource", Resource),
+        action=reader.enum("action", Action),
+        key=reader.string("key"),
+        before=dict(before) if before is not None else None,
+        after=dict(after) if after is not None else None,
+        attributes=tuple(
+            AttributeChange(name=a.string("name"), before=a.raw("before"), after=a.raw("after"))
+            for a in reader.objects("attributes")
+        ),
+        calls=tuple(
+            ApiCall(operation=c.string("operation"), params=dict(c.raw_mapping("params")))
+            for c in reader.objects("calls")
+        ),
+        depends_on=reader.strings("depends_on"),
+        blocked=tuple(
+            GateBlock(rule=b.string("rule"), reason=b.string("reason"), unblock=b.string("unblock"))
+            for b in gate.objects("blocks")
+        ),
+        reason=reader.string("reason"),
+        policy_diff=dict(policy_diff) if policy_diff is not None else None,
+    )
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise PlanFormatError(f"plan document: {path}: expected a string")
+    return value
+
+
+class _Reader:
+    """Typed access to one object of the document; errors name the member's path."""
+
+    __slots__ = ("data", "path")
+
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        self.data = data
+        self.path = path
+
+    def _where(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def _fail(self, name: str, expected: str) -> PlanFormatError:
+        return PlanFormatError(f"plan document: {self._where(name)}: expected {expected}")
+
+    def raw(self, name: str) -> Any:
+        if name not in self.data:
+            raise PlanFormatError(f"plan document: {self._where(name)}: missing")
+        return self.data[name]
+
+    def string(self, name: str) -> str:
+        value = self.raw(name)
+        if not isinstance(value, str):
+            raise self._fail(name, "a string")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value = self.raw(name)
+        if not isinstance(value, bool):
+            raise self._fail(name, "true or false")
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self.raw(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(name, "an integer")
+        return value
+
+    def number(self, name: str) -> float:
+        value = self.raw(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._fail(name, "a number")
+        return float(value)
+
+    def enum(self, name: str, kind: type[Action] | type[Resource]) -> Any:
+        value = self.raw(name)
+        try:
+            return kind(value)
+        except ValueError:
+            raise self._fail(name, "one of " + ", ".join(m.value for m in kind)) from None
+
+    def raw_mapping(self, name: str) -> Mapping[str, Any]:
+        value = self.raw(name)
+        if not isinstance(value, Mapping):
+            raise self._fail(name, "an object")
+        return value
+
+    def optional_raw_mapping(self, name: str) -> Mapping[str, Any] | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise self._fail(name, "an object or null")
+        return value
+
+    def mapping(self, name: str) -> _Reader:
+        return _Reader(self.raw_mapping(name), self._where(name))
+
+    def _list(self, name: str) -> Sequence[Any]:
+        value = self.raw(name)
+        if not isinstance(value, list):
+            raise self._fail(name, "an array")
+        return value
+
+    def objects(self, name: str) -> list[_Reader]:
+        readers = []
+        for i, item in enumerate(self._list(name)):
+            if not isinstance(item, Mapping):
+                raise self._fail(f"{name}[{i}]", "an object")
+            readers.append(_Reader(item, f"{self._where(name)}[{i}]"))
+        return readers
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        items = self._list(name)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise self._fail(f"{name}[{i}]", "a string")
+        return tuple(items)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+
+
+def summary_counts(plan: Plan) -> dict[str, int]:
+    """Unblocked changes per action, and the number of blocked changes. A blocked change
+    counts only as blocked: it will not happen unless the run's gate flags change."""
+    return {
+        "add": plan.count(Action.CREATE),
+        "change": plan.count(Action.UPDATE),
+        "delete": plan.count(Action.DELETE),
+        "restore": plan.count(Action.RESTORE),
+        "blocked": len(plan.blocked),
+    }
+
+
+def format_usd(amount: float) -> str:
+    """A signed dollar delta: "+$2.00", "-$1.00", "$0.00"."""
+    cents = round(amount * 100)
+    if cents == 0:
+        return "$0.00"
+    sign = "+" if cents > 0 else "-"
+    return f"{sign}${abs(cents) / 100:.2f}"
+
+
+def summary_line(plan: Plan) -> str:
+    """Terraform's summary line plus the monthly cost delta:
+
+    ``Plan: 2 to add, 1 to change, 1 to delete, 0 blocked. Monthly cost: +$2.00 (KMS list
+    prices: ...).``
+
+    Restores (cancelling a pending key deletion) are neither adds nor changes: a restored key
+    is billed again, which a reviewer should see, so they get their own ``N to restore`` count,
+    shown only when there are any. An empty plan reads ``No changes. KMS matches the
+    manifests.``
+    """
+    counts, cost = summary_sentences(plan)
+    return f"{counts} {cost}" if cost else counts
+
+
+def summary_sentences(plan: Plan) -> tuple[str, str]:
+    """The summary line's two sentences, for renderers that set them apart: the counts
+    (``Plan: ...``) and the cost (``Monthly cost: ...``; empty for an empty plan)."""
+    if not plan.has_changes:
+        return NO_CHANGES, ""
+    counts = summary_counts(plan)
+    parts = [
+        f"{counts['add']} to add",
+        f"{counts['change']} to change",
+        f"{counts['delete']} to delete",
+    ]
+    if counts["restore"]:
+        parts.append(f"{counts['restore']} to restore")
+    parts.append(f"{counts['blocked']} blocked")
+    return (
+        f"Plan: {', '.join(parts)}.",
+        f"Monthly cost: {format_usd(plan.monthly_cost_delta)} ({PRICES_NOTE}).",
+    )

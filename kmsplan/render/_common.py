@@ -1,0 +1,148 @@
+"""What the text and markdown renderers share: action symbols, how values and principals are
+shown, and how a policy diff is summarized."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from kmsplan.plan.types import Action, Change, is_ref
+
+# Terraform's symbols where Terraform has the action; restore has no Terraform equivalent.
+SYMBOLS: Mapping[Action, str] = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.DELETE: "-",
+    Action.RESTORE: "↺",
+}
+BLOCKED_SYMBOL = "!"
+
+LEGEND: Mapping[str, str] = {
+    "+": "create",
+    "~": "update in place",
+    "-": "delete",
+    "↺": "restore (cancel a pending key deletion)",
+    "!": "blocked by the safety gate",
+}
+
+
+def symbol(change: Change) -> str:
+    return BLOCKED_SYMBOL if change.is_blocked else SYMBOLS[change.action]
+
+
+def format_value(value: Any) -> str:
+    """One attribute value on one line: JSON, except that a reference to a key created by this
+    plan reads as Terraform's "known after apply"."""
+    if is_ref(value):
+        return f"(known after apply: {value['$ref']})"
+    if isinstance(value, Mapping) and "Statement" in value:
+        count = len(_statements(value))
+        return f"(policy document, {count} statement{'s' if count != 1 else ''})"
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(", ", ": "))
+
+
+def _statements(policy: Mapping[str, Any]) -> list[Any]:
+    statements = policy.get("Statement")
+    if isinstance(statements, list):
+        return statements
+    return [statements] if statements else []
+
+
+def _plain(value: Any) -> Any:
+    if is_ref(value):
+        return f"(known after apply: {value['$ref']})"
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def flatten(
+    attributes: Mapping[str, Any] | None, *, skip: frozenset[str] = frozenset()
+) -> list[tuple[str, Any]]:
+    """Nested attribute dicts as dotted names ("rotation.period_days"); lists, references and
+    policy documents stay whole."""
+    return list(_flatten(attributes or {}, "", skip))
+
+
+def _flatten(
+    value: Mapping[str, Any], prefix: str, skip: frozenset[str]
+) -> Iterator[tuple[str, Any]]:
+    for name, item in value.items():
+        dotted = f"{prefix}{name}"
+        if dotted in skip:
+            continue
+        # One level only: "tags.team", "rotation.period_days"; deeper maps (an encryption
+        # context inside grant constraints) read better whole.
+        if (
+            not prefix
+            and isinstance(item, Mapping)
+            and item
+            and not is_ref(item)
+            and "Statement" not in item
+        ):
+            yield from _flatten(item, f"{dotted}.", skip)
+        else:
+            yield dotted, item
+
+
+_SAME_ACCOUNT_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?P<rest>(role|user)/.+)$"
+)
+
+
+def short_principal(principal: str, account_id: str) -> str:
+    """`role/x` for a role or user of the plan's own account; every other principal in full,
+    so that access from other accounts stands out."""
+    match = _SAME_ACCOUNT_ARN.match(principal)
+    if match and match.group("account") == account_id:
+        return match.group("rest")
+    return principal
+
+
+def policy_headline(policy_diff: Mapping[str, Any]) -> str:
+    """ "2 statements added, 1 modified" — what the statement-level diff amounts to."""
+    if policy_diff.get("label_only"):
+        return "statement labels (Sid) only; access unchanged"
+    counts: dict[str, int] = {}
+    for statement in policy_diff.get("statements") or ():
+        change = str(statement.get("change", ""))
+        if change and change != "unchanged":
+            counts[change] = counts.get(change, 0) + 1
+    order = [
+        "added",
+        "modified",
+        "removed",
+        *sorted(set(counts) - {"added", "modified", "removed"}),
+    ]
+    parts = [f"{counts[change]} {change}" for change in order if counts.get(change)]
+    if not parts:
+        return "no statement changes"
+    # "1 statement added, 2 modified": the noun goes with the first count only.
+    first_count, first_change = parts[0].split(" ", 1)
+    noun = "statement" if first_count == "1" else "statements"
+    return ", ".join([f"{first_count} {noun} {first_change}", *parts[1:]])
+
+
+def access_lines(
+    policy_diff: Mapping[str, Any], account_id: str
+) -> list[tuple[str, str, list[str]]]:
+    """(principal, "gains"|"loses", actions) for each principal whose access changes."""
+    lines: list[tuple[str, str, list[str]]] = []
+    for entry in policy_diff.get("access") or ():
+        principal = short_principal(str(entry.get("principal", "")), account_id)
+        for verb, member in (("gains", "gained"), ("loses", "lost")):
+            actions = [str(a) for a in entry.get(member) or ()]
+            if actions:
+                lines.append((principal, verb, actions))
+    return lines
+
+
+def finding_location(finding: Mapping[str, Any]) -> str:
+    location = finding.get("location")
+    if isinstance(location, Mapping) and location.get("file"):
+        return f"{location['file']}:{location.get('line', 0)}:{location.get('column', 0)}"
+    return str(finding.get("path") or "")

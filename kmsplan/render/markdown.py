@@ -1,0 +1,247 @@
+"""The plan as a pull-request comment (GitHub-flavoured Markdown).
+
+Everything that comes from manifests or from KMS (descriptions, reasons, principals, lint
+messages) is escaped: it cannot break a table, start a heading or inject HTML. The only HTML
+is `<details>` around long policy diffs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from kmsplan.plan.serialize import format_usd, summary_sentences
+from kmsplan.plan.types import Action, Change, Plan
+from kmsplan.render._common import (
+    LEGEND,
+    access_lines,
+    finding_location,
+    policy_headline,
+    symbol,
+)
+
+# Policy diffs longer than this many lines are folded into <details>.
+FOLD_DIFF_LINES = 100
+
+_ACTION_WORD: Mapping[Action, str] = {
+    Action.CREATE: "create",
+    Action.UPDATE: "update",
+    Action.DELETE: "delete",
+    Action.RESTORE: "restore",
+}
+_DELETE_WORD = {"key": "schedule deletion", "alias": "delete", "grant": "revoke"}
+
+# CommonMark lets any ASCII punctuation be backslash-escaped; these are the characters that
+# can start emphasis, links, code, HTML, strikethrough, headings, math (GitHub renders
+# $...$ as LaTeX) or break table cells.
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!&$])")
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def text(value: object, *, in_table: bool = False) -> str:
+    """Free text, safe anywhere inline: one line, Markdown escaped. Text between single
+    backticks (gate and lint messages quote manifest snippets that way) stays a code span,
+    which cannot carry markup either."""
+    flat = " ".join(str(value).split())
+    parts: list[str] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(flat):
+        parts.append(_SPECIAL.sub(r"\\\1", flat[last : match.start()]))
+        parts.append(code(match.group(1), in_table=in_table))
+        last = match.end()
+    parts.append(_SPECIAL.sub(r"\\\1", flat[last:]))
+    return "".join(parts)
+
+
+def code(value: object, *, in_table: bool = False) -> str:
+    """An inline code span. Backticks inside are fenced by a longer run; in a table, `|` is
+    escaped (GFM splits cells before it parses code spans)."""
+    flat = " ".join(str(value).split())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    if longest or flat.startswith(" ") or flat.endswith(" "):
+        flat = f" {flat} "
+    if in_table:
+        flat = flat.replace("|", "\\|")
+    return f"{fence}{flat}{fence}"
+
+
+def _fenced(body: str, info: str) -> list[str]:
+    longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", *body.rstrip("\n").splitlines(), fence]
+
+
+def render(plan: Plan) -> str:
+    """The plan as a Markdown document, ending with a newline."""
+    lines: list[str] = [
+        f"### kmsplan plan: stack {code(plan.stack)}, account {code(plan.account_id)}, "
+        f"{code(plan.region)}",
+        "",
+        _summary(plan),
+        "",
+    ]
+    if plan.blocked:
+        count = len(plan.blocked)
+        lines += [
+            f"> **Blocked:** the safety gate blocks {count} change{'s' if count != 1 else ''}; "
+            "`kmsplan apply` refuses this whole plan until "
+            f"{'it is' if count == 1 else 'they are'} unblocked (see below).",
+            "",
+        ]
+    if plan.changes:
+        lines += _changes_table(plan)
+    if plan.blocked:
+        lines += _blocked(plan)
+    lines += _policies(plan)
+    lines += _findings(plan)
+    lines += _cost(plan)
+    lines += _notes(plan)
+    footer = f"plan format {plan.format_version}"
+    if plan.kmsplan_version:
+        footer = f"kmsplan {plan.kmsplan_version}, {footer}"
+    lines.append(f"_{text(footer)}_")
+    return "\n".join(lines) + "\n"
+
+
+def _summary(plan: Plan) -> str:
+    counts, cost = summary_sentences(plan)
+    return f"**{text(counts)}** {text(cost)}" if cost else f"**{text(counts)}**"
+
+
+def _changes_table(plan: Plan) -> list[str]:
+    used = {symbol(c) for c in plan.changes}
+    legend = ", ".join(f"{code(s)} {text(m)}" for s, m in LEGEND.items() if s in used)
+    lines = [
+        "| | Change | Action | What changes | Gate |",
+        "|:-:|---|---|---|---|",
+    ]
+    for change in plan.changes:
+        gate = (
+            "**blocked**: " + ", ".join(code(b.rule, in_table=True) for b in change.blocked)
+            if change.is_blocked
+            else "allowed"
+        )
+        lines.append(
+            f"| {code(symbol(change), in_table=True)} | {code(change.address, in_table=True)} "
+            f"| {_action_word(change)} | {_what_changes(change)} | {gate} |"
+        )
+    return [*lines, "", f"Symbols: {legend}. Changes are listed in apply order.", ""]
+
+
+def _action_word(change: Change) -> str:
+    if change.action is Action.DELETE:
+        return _DELETE_WORD.get(change.resource.value, "delete")
+    return _ACTION_WORD[change.action]
+
+
+def _what_changes(change: Change) -> str:
+    parts: list[str] = []
+    if change.attributes:
+        parts.append(", ".join(code(a.name, in_table=True) for a in change.attributes))
+    if change.reason:
+        parts.append(text(change.reason, in_table=True))
+    return " — ".join(parts)
+
+
+def _blocked(plan: Plan) -> list[str]:
+    lines = ["#### Blocked by the safety gate", ""]
+    for change in plan.blocked:
+        lines.append(f"**{code(change.address)}** ({_action_word(change)})")
+        lines.append("")
+        for block in change.blocked:
+            reason, unblock = text(block.reason), text(block.unblock)
+            lines.append(f"- {code(block.rule)}: {reason}. **To unblock:** {unblock}.")
+        lines.append("")
+    return lines
+
+
+def _policies(plan: Plan) -> list[str]:
+    with_policy = [c for c in plan.changes if c.policy_diff is not None]
+    if not with_policy:
+        return []
+    lines = ["#### Key policy changes", ""]
+    for change in with_policy:
+        assert change.policy_diff is not None
+        lines += _policy(change, change.policy_diff, plan.account_id)
+    return lines
+
+
+def _policy(change: Change, policy_diff: Mapping[str, Any], account_id: str) -> list[str]:
+    lines = [f"**{code(change.address)}**: {text(policy_headline(policy_diff))}", ""]
+    access = access_lines(policy_diff, account_id)
+    if access:
+        lines += [
+            f"- {code(principal)} **{verb}** " + ", ".join(code(action) for action in actions)
+            for principal, verb, actions in access
+        ]
+        lines.append("")
+    unified = str(policy_diff.get("unified") or "")
+    if unified.strip():
+        block = _fenced(unified, "diff")
+        if len(block) > FOLD_DIFF_LINES:
+            lines += [
+                "<details><summary>Policy diff</summary>",
+                "",
+                *block,
+                "",
+                "</details>",
+            ]
+        else:
+            lines += block
+        lines.append("")
+    return lines
+
+
+def _findings(plan: Plan) -> list[str]:
+    if not plan.findings:
+        return []
+    lines = [
+        "#### Lint findings",
+        "",
+        "| Severity | Rule | Key | Where | Finding |",
+        "|---|---|---|---|---|",
+    ]
+    for finding in plan.findings:
+        severity = text(finding.get("severity", ""), in_table=True)
+        if finding.get("suppressed"):
+            severity += " (suppressed)"
+        elif finding.get("severity") == "error":
+            severity = f"**{severity}**"
+        where = finding_location(finding)
+        title = text(finding.get("title", ""), in_table=True)
+        message = text(finding.get("message", ""), in_table=True)
+        lines.append(
+            f"| {severity} | {code(finding.get('rule', ''), in_table=True)} "
+            f"| {code(finding.get('key', ''), in_table=True)} "
+            f"| {code(where, in_table=True) if where else ''} "
+            f"| {title}: {message} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _cost(plan: Plan) -> list[str]:
+    if not plan.cost:
+        return []
+    lines = ["#### Monthly cost", ""]
+    lines += [
+        f"- {text(format_usd(line.monthly_usd))}: {text(line.description)}" for line in plan.cost
+    ]
+    return [*lines, ""]
+
+
+def _notes(plan: Plan) -> list[str]:
+    lines: list[str] = []
+    if plan.unmanaged:
+        lines += ["#### Unmanaged (read only: kmsplan never changes these)", ""]
+        lines += [f"- {text(note)}" for note in plan.unmanaged]
+        lines.append("")
+    if plan.warnings:
+        lines += ["#### Warnings", ""]
+        lines += [f"- {text(warning)}" for warning in plan.warnings]
+        lines.append("")
+    return lines
