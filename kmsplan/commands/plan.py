@@ -1,0 +1,106 @@
+"""`kmsplan plan PATH...`: show the ordered changes that would make live KMS match the
+manifests, and which of them the safety gate blocks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from kmsplan.errors import ExitCode
+from kmsplan.options import aws_options, gate_from_kwargs, gate_options, paths_argument
+from kmsplan.plan.types import Plan
+
+FORMATS = ("text", "json", "markdown")
+
+
+@click.command("plan")
+@paths_argument
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for programs (versioned schema), markdown for PR comments.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Save the plan, with a fingerprint of the live state, for `kmsplan apply --plan`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes, 3 when the safety gate blocks any of them.",
+)
+@click.option("--no-color", is_flag=True, help="Never colour the text output.")
+@aws_options
+@gate_options
+def command(
+    paths: tuple[str, ...],
+    output_format: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    no_color: bool,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    parallelism: int,
+    **gate_flags: Any,
+) -> int:
+    """Plan the changes that make live KMS match the manifests in PATH... .
+
+    Exit codes: 0 success; 1 error; with --detailed-exitcode, 2 when there are changes and 3
+    when the safety gate blocks any of them.
+    """
+    from kmsplan.plan import planfile
+    from kmsplan.runner import build_plan
+
+    gate = gate_from_kwargs(gate_flags)
+    plan, _ = build_plan(
+        list(paths),
+        profile=profile,
+        region=region,
+        endpoint_url=endpoint_url,
+        parallelism=parallelism,
+        gate=gate,
+    )
+    click.echo(render(plan, output_format, color=use_color(no_color=no_color)), nl=False)
+    if out is not None:
+        planfile.write(out, plan)
+        click.echo(f"Saved the plan to {out}.", err=True)
+    return int(exit_code(plan, detailed=detailed_exitcode))
+
+
+def render(plan: Plan, output_format: str, *, color: bool) -> str:
+    if output_format == "json":
+        from kmsplan.render import json as json_render
+
+        return json_render.render(plan)
+    if output_format == "markdown":
+        from kmsplan.render import markdown
+
+        return markdown.render(plan)
+    from kmsplan.render import text
+
+    return text.render(plan, color=color)
+
+
+def use_color(*, no_color: bool) -> bool:
+    """Colour only on a terminal, never with --no-color or NO_COLOR (https://no-color.org:
+    any non-empty value)."""
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def exit_code(plan: Plan, *, detailed: bool) -> ExitCode:
+    if not detailed:
+        return ExitCode.OK
+    if plan.blocked:
+        return ExitCode.BLOCKED
+    return ExitCode.CHANGES if plan.has_changes else ExitCode.OK

@@ -1,0 +1,735 @@
+"""The differ: desired Stack + LiveState -> ordered Plan. Pure: no I/O, no clock (``now`` is
+passed in for the gate's usage rule).
+
+Identity is explicit and stateless (see `match_keys`): a key is its ``kmsplan:key`` tag, an
+alias its name, a grant its ``kmsplan/<name>`` Name. What kmsplan does not own — keys of other
+stacks, keys without tags, grants other services made — is never changed here; at most it is
+listed in ``Plan.unmanaged``.
+
+Each Change carries the exact KMS calls that make live match desired. A key created in this
+plan is referred to by ``ref("key.<name>")`` until apply knows its id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from kmsplan import policy as policy_lib
+from kmsplan.errors import PolicyError
+from kmsplan.model import (
+    GRANT_PREFIX,
+    TAG_KEY,
+    TAG_PREFIX,
+    TAG_PROTECTION,
+    TAG_STACK,
+    Grant,
+    Key,
+    KeyState,
+    LiveState,
+    Stack,
+)
+from kmsplan.plan import cost as cost_lib
+from kmsplan.plan import gate as gate_lib
+from kmsplan.plan.gate import IMMUTABLE_ATTRIBUTES
+from kmsplan.plan.types import (
+    Action,
+    ApiCall,
+    AttributeChange,
+    Change,
+    GateOptions,
+    Plan,
+    Resource,
+    ref,
+)
+from kmsplan.policy.diff import policy_diff
+
+# Tags with these prefixes are not the user's to add or remove: kmsplan's own and AWS's.
+_UNMANAGED_TAG_PREFIXES = (TAG_PREFIX, "aws:")
+
+
+# The key states in which EnableKey/DisableKey mean what they say (None: not reported).
+_TOGGLEABLE_STATES = (KeyState.ENABLED, KeyState.DISABLED, None)
+
+
+def key_address(name: str) -> str:
+    return f"key.{name}"
+
+
+def alias_address(alias: str) -> str:
+    return f"alias.{alias}"
+
+
+def grant_address(key: str, grant: str) -> str:
+    return f"grant.{key}.{grant}"
+
+
+def compact_json(document: Mapping[str, Any]) -> str:
+    """A policy as sent to KMS: compact JSON, the manifest's member order kept."""
+    return json.dumps(document, separators=(",", ":"))
+
+
+def reserved_tags(stack: str, key: Key) -> dict[str, str]:
+    """The tags kmsplan sets on every key it manages: identity and deletion protection."""
+    return {
+        TAG_STACK: stack,
+        TAG_KEY: key.name,
+        TAG_PROTECTION: "true" if key.deletion.protected else "false",
+    }
+
+
+def live_tag_dict(key: Key) -> dict[str, str]:
+    """Every tag the reader saw on a live key, reserved ones included."""
+    return dict(key.live_tags) if key.live_tags else dict(key.tags)
+
+
+def is_protected(live: Key) -> bool:
+    """A live key is protected unless its protection tag says exactly "false": a missing or
+    garbled tag protects, because protection lives on the key and fails safe."""
+    return live_tag_dict(live).get(TAG_PROTECTION) != "false"
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyMatch:
+    """One logical key: its manifest block (if any) and the live key kmsplan manages as it."""
+
+    name: str
+    desired: Key | None
+    live: Key | None
+    # Other live keys tagged with the same name (a duplicate, or an earlier key pending deletion
+    # beside its replacement). Never changed: only reported.
+    others: tuple[Key, ...] = ()
+
+
+def match_keys(desired: Stack, live: LiveState) -> list[KeyMatch]:
+    """Pair manifest blocks with live keys by logical name (the ``kmsplan:key`` tag).
+
+    When several live keys carry the same name, the one not pending deletion is managed (it is
+    the key in use); ties are broken by key id so that plans are deterministic.
+    """
+    by_name: dict[str, list[Key]] = {}
+    for key in live.keys:
+        by_name.setdefault(key.name, []).append(key)
+    declared = {k.name: k for k in desired.keys}
+    names = sorted(declared.keys() | by_name.keys())
+    matches = []
+    for name in names:
+        candidates = sorted(
+            by_name.get(name, []),
+            key=lambda k: (k.state is not None and k.state.is_pending_deletion, k.key_id or ""),
+        )
+        matches.append(
+            KeyMatch(
+                name=name,
+                desired=declared.get(name),
+                live=candidates[0] if candidates else None,
+                others=tuple(candidates[1:]),
+            )
+        )
+    return matches
+
+
+# ---------------------------------------------------------------------------------------------
+# The diff
+
+
+def diff(
+    desired: Stack, live: LiveState, gate: GateOptions, *, now: datetime | None = None
+) -> Plan:
+    """The ordered plan that makes `live` match `desired`, with the safety gate applied for the
+    run's `gate` flags. `now` is the reference time of the gate's usage rule."""
+    now = now or datetime.now(timezone.utc)
+    differ = _Differ(desired=desired, live=live, gate=gate)
+    changes = order_changes(differ.run())
+    gated, gate_warnings = gate_lib.check(changes, desired=desired, live=live, gate=gate, now=now)
+    return Plan(
+        stack=desired.name,
+        account_id=live.account_id,
+        region=live.region,
+        changes=gated,
+        gate=gate,
+        unmanaged=tuple(differ.unmanaged),
+        warnings=(*live.warnings, *differ.warnings, *gate_warnings),
+        cost=cost_lib.cost_lines(gated),
+    )
+
+
+_PHASES = {
+    # Creates and updates: a key before what refers to it (aliases, then grants).
+    (False, Resource.KEY): 0,
+    (False, Resource.ALIAS): 1,
+    (False, Resource.GRANT): 2,
+    # Deletions last: a grant and an alias go before the key they belong to.
+    (True, Resource.GRANT): 3,
+    (True, Resource.ALIAS): 4,
+    (True, Resource.KEY): 5,
+}
+
+
+def order_changes(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """Apply order: phase (see _PHASES), then address, so equal inputs give equal plans."""
+    return tuple(
+        sorted(changes, key=lambda c: (_PHASES[(c.action is Action.DELETE, c.resource)], c.address))
+    )
+
+
+class _Differ:
+    def __init__(self, *, desired: Stack, live: LiveState, gate: GateOptions) -> None:
+        self.desired = desired
+        self.live = live
+        self.gate = gate
+        self.matches = match_keys(desired, live)
+        self.by_name = {m.name: m for m in self.matches}
+        self.unmanaged: list[str] = []
+        self.warnings: list[str] = []
+        # key id -> logical name, for every live key of the stack.
+        self.stack_key_ids = {k.key_id: k.name for k in live.keys if k.key_id}
+
+    def run(self) -> list[Change]:
+        changes: list[Change] = []
+        key_changes: dict[str, Change] = {}
+        for match in self.matches:
+            for other in match.others:
+                self._note_other(match, other)
+            key_change = self._key(match)
+            if key_change is not None:
+                key_changes[match.name] = key_change
+        changes.extend(self._aliases(key_changes))
+        for match in self.matches:
+            if match.desired is not None:
+                changes.extend(self._grants(match, key_changes.get(match.name)))
+            if match.live is not None:
+                self._note_foreign_grants(match.live)
+        # A key's deletion waits for the alias changes that move or delete its aliases.
+        alias_changes_by_old_target: dict[str, list[str]] = {}
+        for c in changes:
+            old_target = (c.before or {}).get("target_key_id")
+            if c.resource is Resource.ALIAS and old_target:
+                alias_changes_by_old_target.setdefault(old_target, []).append(c.address)
+        for name, change in list(key_changes.items()):
+            if change.action is Action.DELETE:
+                key_id = change.calls[0].params["KeyId"]
+                movers = sorted(alias_changes_by_old_target.get(key_id, []))
+                key_changes[name] = replace(change, depends_on=(*change.depends_on, *movers))
+        return [*key_changes.values(), *changes]
+
+    # ---- keys ----
+
+    def _key(self, match: KeyMatch) -> Change | None:
+        d, lv = match.desired, match.live
+        if d is None:
+            return self._undeclared_key(match) if lv is not None else None
+        if lv is None:
+            return self._create_key(d)
+        return self._update_key(d, lv)
+
+    def _create_key(self, d: Key) -> Change:
+        address = key_address(d.name)
+        tags = {**reserved_tags(self.desired.name, d), **dict(d.tags)}
+        params: dict[str, Any] = {
+            "KeySpec": d.spec,
+            "KeyUsage": d.usage,
+            "MultiRegion": d.multi_region,
+            "Description": d.description,
+        }
+        if d.origin != "AWS_KMS":
+            params["Origin"] = d.origin
+        if d.policy is not None:
+            params["Policy"] = compact_json(d.policy)
+        if self._bypass(d):
+            params["BypassPolicyLockoutSafetyCheck"] = True
+        # Identity and protection tags go in the CreateKey call itself: a key that exists is
+        # always findable, even if the apply dies right after this call.
+        params["Tags"] = [{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]
+        calls = [ApiCall(operation="CreateKey", params=params)]
+        if d.rotation.enabled:
+            calls.append(
+                ApiCall(
+                    operation="EnableKeyRotation", params=self._rotation_params(d, ref(address))
+                )
+            )
+        if not d.enabled:
+            calls.append(ApiCall(operation="DisableKey", params={"KeyId": ref(address)}))
+        return Change(
+            address=address,
+            resource=Resource.KEY,
+            action=Action.CREATE,
+            key=d.name,
+            after=key_summary(d, tags=tags),
+            calls=tuple(calls),
+            reason="declared in the manifest; no live key carries this name",
+        )
+
+    def _undeclared_key(self, match: KeyMatch) -> Change | None:
+        lv = match.live
+        assert lv is not None
+        if lv.state is not None and lv.state.is_pending_deletion:
+            self.unmanaged.append(
+                f"{key_address(lv.name)} ({lv.key_id}) is pending deletion"
+                f"{' until ' + lv.deletion_date if lv.deletion_date else ''} and no longer "
+                "declared: left as it is"
+            )
+            return None
+        return Change(
+            address=key_address(lv.name),
+            resource=Resource.KEY,
+            action=Action.DELETE,
+            key=lv.name,
+            before=key_summary(lv, tags=live_tag_dict(lv)),
+            calls=(
+                ApiCall(
+                    operation="ScheduleKeyDeletion",
+                    # The bare key id: moto (and KMS) accept it for every key operation.
+                    params={
+                        "KeyId": lv.key_id,
+                        "PendingWindowInDays": self.desired.default_window_days,
+                    },
+                ),
+            ),
+            reason="a live key of this stack that the manifests no longer declare",
+        )
+
+    def _update_key(self, d: Key, lv: Key) -> Change | None:
+        key_id = lv.key_id
+        restoring = lv.state is not None and lv.state.is_pending_deletion
+        attributes: list[AttributeChange] = []
+        calls: list[ApiCall] = []
+        policy_change: Mapping[str, Any] | None = None
+        reasons: list[str] = []
+
+        for name in IMMUTABLE_ATTRIBUTES:
+            if getattr(d, name) != getattr(lv, name):
+                attributes.append(
+                    AttributeChange(name=name, before=getattr(lv, name), after=getattr(d, name))
+                )
+
+        # CancelKeyDeletion leaves the key Disabled (API_CancelKeyDeletion).
+        live_enabled = False if restoring else lv.enabled
+        if not restoring and lv.state not in _TOGGLEABLE_STATES:
+            # Creating, PendingImport, Unavailable...: EnableKey/DisableKey would fail or
+            # fight KMS; the key's enabled flag is left alone until the state settles.
+            live_enabled = d.enabled
+            self.warnings.append(
+                f"{key_address(d.name)} is {lv.state.value if lv.state else 'in an unknown state'}"
+                ": enabling or disabling it is not planned until it is Enabled or Disabled"
+            )
+        if restoring:
+            calls.append(ApiCall(operation="CancelKeyDeletion", params={"KeyId": key_id}))
+            attributes.append(
+                AttributeChange(
+                    name="state",
+                    before=lv.state.value if lv.state else None,
+                    after="Enabled" if d.enabled else "Disabled",
+                )
+            )
+            reasons.append("declared, but the live key is pending deletion")
+        # Enable first and disable last: KMS refuses most changes to a disabled key.
+        if d.enabled and not live_enabled:
+            calls.append(ApiCall(operation="EnableKey", params={"KeyId": key_id}))
+            if not restoring:
+                attributes.append(AttributeChange(name="enabled", before=False, after=True))
+
+        calls.extend(self._rotation_update(d, lv, key_id, attributes))
+
+        if d.description != lv.description:
+            attributes.append(
+                AttributeChange(name="description", before=lv.description, after=d.description)
+            )
+            calls.append(
+                ApiCall(
+                    operation="UpdateKeyDescription",
+                    params={"KeyId": key_id, "Description": d.description},
+                )
+            )
+
+        if d.policy is not None:
+            policy_change, label_only = self._policy_update(d, lv)
+            if policy_change is not None:
+                attributes.append(AttributeChange(name="policy", before=lv.policy, after=d.policy))
+                params: dict[str, Any] = {
+                    "KeyId": key_id,
+                    "PolicyName": "default",
+                    "Policy": compact_json(d.policy),
+                }
+                if self._bypass(d):
+                    params["BypassPolicyLockoutSafetyCheck"] = True
+                calls.append(ApiCall(operation="PutKeyPolicy", params=params))
+                if label_only:
+                    reasons.append("policy statement labels (Sid) differ; access is unchanged")
+
+        calls.extend(self._tag_update(d, lv, key_id, attributes))
+
+        if not d.enabled and live_enabled:
+            attributes.append(AttributeChange(name="enabled", before=True, after=False))
+            calls.append(ApiCall(operation="DisableKey", params={"KeyId": key_id}))
+
+        if not calls and not attributes:
+            return None
+        if not d.enabled and any(c.operation == "EnableKeyRotation" for c in calls):
+            self.warnings.append(
+                f"{key_address(d.name)}: KMS refuses EnableKeyRotation on a disabled key "
+                "(DisabledException); enable the key, apply, then disable it"
+            )
+        immutable = [a.name for a in attributes if a.name in IMMUTABLE_ATTRIBUTES]
+        if immutable:
+            reasons.insert(0, f"immutable attribute(s) differ: {', '.join(immutable)}")
+        return Change(
+            address=key_address(d.name),
+            resource=Resource.KEY,
+            action=Action.RESTORE if restoring else Action.UPDATE,
+            key=d.name,
+            before=key_summary(lv, tags=live_tag_dict(lv)),
+            after=key_summary(d, tags={**reserved_tags(self.desired.name, d), **dict(d.tags)}),
+            attributes=tuple(attributes),
+            calls=tuple(calls),
+            reason="; ".join(reasons),
+            policy_diff=policy_change,
+        )
+
+    def _rotation_params(self, d: Key, key_id: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"KeyId": key_id}
+        if d.rotation.period_days is not None:
+            params["RotationPeriodInDays"] = d.rotation.period_days
+        return params
+
+    def _rotation_update(
+        self, d: Key, lv: Key, key_id: Any, attributes: list[AttributeChange]
+    ) -> list[ApiCall]:
+        want, have = d.rotation, lv.rotation
+        if want.enabled and not have.enabled:
+            attributes.append(AttributeChange(name="rotation.enabled", before=False, after=True))
+            return [ApiCall(operation="EnableKeyRotation", params=self._rotation_params(d, key_id))]
+        if not want.enabled and have.enabled:
+            attributes.append(AttributeChange(name="rotation.enabled", before=True, after=False))
+            return [ApiCall(operation="DisableKeyRotation", params={"KeyId": key_id})]
+        # An unknown live period (KMS did not report it) or an undeclared one never differs.
+        if (
+            want.enabled
+            and want.period_days is not None
+            and have.period_days is not None
+            and want.period_days != have.period_days
+        ):
+            attributes.append(
+                AttributeChange(
+                    name="rotation.period_days", before=have.period_days, after=want.period_days
+                )
+            )
+            return [ApiCall(operation="EnableKeyRotation", params=self._rotation_params(d, key_id))]
+        return []
+
+    def _policy_update(self, d: Key, lv: Key) -> tuple[Mapping[str, Any] | None, bool]:
+        """(policy diff, label only) when the declared policy must be put; (None, False) when
+        live already says the same."""
+        assert d.policy is not None
+        if d.policy == lv.policy:
+            return None, False  # the common case after an apply: the very document we put
+        if lv.policy is None:
+            # Unreadable live policy: putting the declared one is the only way to know.
+            return policy_diff(None, d.policy), False
+        try:
+            if not policy_lib.equivalent(d.policy, lv.policy):
+                return policy_diff(lv.policy, d.policy), False
+            if policy_lib.differs_only_in_labels(d.policy, lv.policy):
+                return policy_diff(lv.policy, d.policy), True
+        except PolicyError:
+            # A live document kmsplan cannot parse is replaced by the declared one.
+            return policy_diff(None, d.policy), False
+        return None, False
+
+    def _tag_update(
+        self, d: Key, lv: Key, key_id: Any, attributes: list[AttributeChange]
+    ) -> list[ApiCall]:
+        want = {**reserved_tags(self.desired.name, d), **dict(d.tags)}
+        have = live_tag_dict(lv)
+        to_set = {k: v for k, v in sorted(want.items()) if have.get(k) != v}
+        to_remove = sorted(
+            k for k in have if k not in want and not k.startswith(_UNMANAGED_TAG_PREFIXES)
+        )
+        calls = []
+        for k, v in to_set.items():
+            name = "deletion.protected" if k == TAG_PROTECTION else f"tags.{k}"
+            attributes.append(AttributeChange(name=name, before=have.get(k), after=v))
+        for k in to_remove:
+            attributes.append(AttributeChange(name=f"tags.{k}", before=have[k], after=None))
+        if to_set:
+            calls.append(
+                ApiCall(
+                    operation="TagResource",
+                    params={
+                        "KeyId": key_id,
+                        "Tags": [{"TagKey": k, "TagValue": v} for k, v in to_set.items()],
+                    },
+                )
+            )
+        if to_remove:
+            calls.append(
+                ApiCall(operation="UntagResource", params={"KeyId": key_id, "TagKeys": to_remove})
+            )
+        return calls
+
+    def _bypass(self, d: Key) -> bool:
+        return d.bypass_policy_lockout_safety_check and self.gate.bypass_policy_lockout_safety_check
+
+    # ---- aliases ----
+
+    def _aliases(self, key_changes: Mapping[str, Change]) -> list[Change]:
+        live_targets = {a.name: a.target_key_id for a in self.live.aliases}
+        declared: dict[str, KeyMatch] = {}
+        for match in self.matches:
+            if match.desired is not None:
+                for alias in match.desired.aliases:
+                    declared[alias] = match
+        changes = []
+        for alias, match in sorted(declared.items()):
+            change = self._declared_alias(alias, match, live_targets, key_changes.get(match.name))
+            if change is not None:
+                changes.append(change)
+        by_id = {k.key_id: k for k in self.live.keys if k.key_id}
+        for alias, target in sorted(live_targets.items()):
+            owner = by_id.get(target) if target else None
+            if alias in declared or owner is None:
+                continue  # declared, or not on a key of this stack: not ours to remove
+            undeclared = self.by_name[owner.name].desired is None
+            if undeclared and owner.state is not None and owner.state.is_pending_deletion:
+                continue  # on a key already being deleted: left with it
+            changes.append(
+                Change(
+                    address=alias_address(alias),
+                    resource=Resource.ALIAS,
+                    action=Action.DELETE,
+                    key=owner.name,
+                    before={"target_key_id": target, "target_key": owner.name},
+                    calls=(ApiCall(operation="DeleteAlias", params={"AliasName": alias}),),
+                    reason=f"no longer declared on {key_address(owner.name)}",
+                )
+            )
+        return changes
+
+    def _declared_alias(
+        self,
+        alias: str,
+        match: KeyMatch,
+        live_targets: Mapping[str, str | None],
+        key_change: Change | None,
+    ) -> Change | None:
+        lv = match.live
+        target: Any = ref(key_address(match.name)) if lv is None else lv.key_id
+        depends = (key_address(match.name),) if key_change is not None else ()
+        after = {"target_key": match.name}
+        if alias not in live_targets:
+            return Change(
+                address=alias_address(alias),
+                resource=Resource.ALIAS,
+                action=Action.CREATE,
+                key=match.name,
+                after=after,
+                calls=(
+                    ApiCall(
+                        operation="CreateAlias", params={"AliasName": alias, "TargetKeyId": target}
+                    ),
+                ),
+                depends_on=depends,
+                reason=f"declared on {key_address(match.name)}",
+            )
+        current = live_targets[alias]
+        if lv is not None and current == lv.key_id:
+            return None
+        owner = self.stack_key_ids.get(current) if current else None
+        where = key_address(owner) if owner else f"key {current}, outside stack {self.desired.name}"
+        return Change(
+            address=alias_address(alias),
+            resource=Resource.ALIAS,
+            action=Action.UPDATE,
+            key=match.name,
+            before={"target_key_id": current, "target_key": owner},
+            after=after,
+            attributes=(
+                AttributeChange(name="target_key", before=owner or current, after=match.name),
+            ),
+            calls=(
+                ApiCall(
+                    operation="UpdateAlias", params={"AliasName": alias, "TargetKeyId": target}
+                ),
+            ),
+            depends_on=depends,
+            reason=f"moves from {where} to {key_address(match.name)}",
+        )
+
+    # ---- grants ----
+
+    def _grants(self, match: KeyMatch, key_change: Change | None) -> list[Change]:
+        d, lv = match.desired, match.live
+        assert d is not None
+        if key_change is not None and key_change.action is Action.DELETE:
+            return []
+        key_id: Any = ref(key_address(d.name)) if lv is None else lv.key_id
+        depends = (key_address(d.name),) if key_change is not None else ()
+        live_by_name: dict[str, list[Grant]] = {}
+        for g in lv.grants if lv is not None else ():
+            live_by_name.setdefault(g.name, []).append(g)
+        wanted = {g.name: g for g in d.grants}
+        changes = []
+        for name in sorted(set(wanted) | set(live_by_name)):
+            want, have = wanted.get(name), live_by_name.get(name, [])
+            address = grant_address(d.name, name)
+            if want is None:
+                changes.append(
+                    Change(
+                        address=address,
+                        resource=Resource.GRANT,
+                        action=Action.DELETE,
+                        key=d.name,
+                        before=grant_summary(have[0]),
+                        calls=tuple(_revoke(key_id, g) for g in have),
+                        reason=f"no longer declared on {key_address(d.name)}",
+                    )
+                )
+                continue
+            same = [g for g in have if g == want]
+            stale = [g for g in have if g is not (same[0] if same else None)]
+            if same and not stale:
+                continue
+            calls = [_revoke(key_id, g) for g in stale]
+            if not same:
+                calls.append(
+                    ApiCall(operation="CreateGrant", params=create_grant_params(key_id, want))
+                )
+            if not have:
+                action, reason = Action.CREATE, f"declared on {key_address(d.name)}"
+            elif same:
+                action, reason = (
+                    Action.UPDATE,
+                    "duplicate grants with this name: the extra ones are revoked",
+                )
+            else:
+                action, reason = Action.UPDATE, "grants cannot be modified: revoke and create again"
+            changes.append(
+                Change(
+                    address=address,
+                    resource=Resource.GRANT,
+                    action=action,
+                    key=d.name,
+                    before=grant_summary(have[0]) if have else None,
+                    after=grant_summary(want),
+                    attributes=_grant_attributes(have[0], want) if have and not same else (),
+                    calls=tuple(calls),
+                    depends_on=depends,
+                    reason=reason,
+                )
+            )
+        if not d.enabled and any(
+            call.operation == "CreateGrant" for c in changes for call in c.calls
+        ):
+            self.warnings.append(
+                f"{key_address(d.name)}: KMS refuses CreateGrant on a disabled key "
+                "(DisabledException); enable the key, apply, then disable it"
+            )
+        return changes
+
+    # ---- notes ----
+
+    def _note_foreign_grants(self, lv: Key) -> None:
+        for g in lv.foreign_grants:
+            label = g.name or g.grant_id or "(unnamed)"
+            self.unmanaged.append(
+                f"grant {label} on {key_address(lv.name)} (grantee {g.grantee}): not named "
+                f"{GRANT_PREFIX}<name>, never changed by kmsplan"
+            )
+
+    def _note_other(self, match: KeyMatch, other: Key) -> None:
+        if other.state is not None and other.state.is_pending_deletion:
+            self.unmanaged.append(
+                f"{key_address(match.name)}: an earlier key {other.key_id} with this name is "
+                "pending deletion: left as it is"
+            )
+        else:
+            managed = match.live.key_id if match.live else None
+            self.warnings.append(
+                f"{key_address(match.name)}: live keys {managed} and {other.key_id} both carry "
+                f"{TAG_KEY}={match.name}; kmsplan manages {managed} and leaves {other.key_id} "
+                "untouched (retire it through the gate after checking it is unused)"
+            )
+
+
+def _revoke(key_id: Any, g: Grant) -> ApiCall:
+    return ApiCall(operation="RevokeGrant", params={"KeyId": key_id, "GrantId": g.grant_id})
+
+
+def create_grant_params(key_id: Any, g: Grant) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "KeyId": key_id,
+        "GranteePrincipal": g.grantee,
+        "Operations": list(g.operations),
+        "Name": GRANT_PREFIX + g.name,
+    }
+    if g.retiring_principal is not None:
+        params["RetiringPrincipal"] = g.retiring_principal
+    if g.constraints is not None:
+        if g.constraints.encryption_context_subset is not None:
+            params["Constraints"] = {
+                "EncryptionContextSubset": dict(g.constraints.encryption_context_subset)
+            }
+        elif g.constraints.encryption_context_equals is not None:
+            params["Constraints"] = {
+                "EncryptionContextEquals": dict(g.constraints.encryption_context_equals)
+            }
+    return params
+
+
+def grant_summary(g: Grant) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "name": g.name,
+        "grantee": g.grantee,
+        "operations": list(g.operations),
+        "retiring_principal": g.retiring_principal,
+        "constraints": None,
+    }
+    if g.constraints is not None:
+        if g.constraints.encryption_context_subset is not None:
+            summary["constraints"] = {
+                "encryption_context_subset": dict(g.constraints.encryption_context_subset)
+            }
+        elif g.constraints.encryption_context_equals is not None:
+            summary["constraints"] = {
+                "encryption_context_equals": dict(g.constraints.encryption_context_equals)
+            }
+    if g.grant_id is not None:
+        summary["grant_id"] = g.grant_id
+    return summary
+
+
+def _grant_attributes(have: Grant, want: Grant) -> tuple[AttributeChange, ...]:
+    before, after = grant_summary(have), grant_summary(want)
+    return tuple(
+        AttributeChange(name=name, before=before[name], after=after[name])
+        for name in ("grantee", "operations", "retiring_principal", "constraints")
+        if before[name] != after[name]
+    )
+
+
+def key_summary(key: Key, *, tags: Mapping[str, str]) -> dict[str, Any]:
+    """What a reviewer needs to see of a key in before/after (the policy travels in
+    ``policy_diff`` and the calls, not here)."""
+    summary: dict[str, Any] = {
+        "description": key.description,
+        "spec": key.spec,
+        "usage": key.usage,
+        "origin": key.origin,
+        "multi_region": key.multi_region,
+        "enabled": key.enabled,
+        "rotation": {"enabled": key.rotation.enabled, "period_days": key.rotation.period_days},
+        "deletion_protected": tags.get(TAG_PROTECTION) != "false",
+        "tags": {k: v for k, v in sorted(tags.items()) if not k.startswith(TAG_PREFIX)},
+        "aliases": list(key.aliases),
+    }
+    if key.key_id is not None:
+        summary["key_id"] = key.key_id
+        summary["state"] = key.state.value if key.state else None
+    return summary

@@ -1,0 +1,397 @@
+"""The safety gate at plan time (product.md §5). Pure: it reads the planned calls and the live
+state and attaches GateBlock values saying why a change may not run and what would unblock it.
+
+The gate judges the calls exactly as they will be sent (the ScheduleKeyDeletion window, the
+Policy text, the BypassPolicyLockoutSafetyCheck flag), so what it approved is what apply does.
+The applier checks the deletion rules again right before it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from kmsplan.errors import PolicyError
+from kmsplan.model import TAG_PROTECTION, Key, LastUsage, LiveState, Stack
+from kmsplan.plan.types import Action, ApiCall, Change, GateBlock, GateOptions, Resource
+from kmsplan.policy.document import Policy, parse_policy
+from kmsplan.policy.lockout import lockout_reason
+from kmsplan.policy.principals import (
+    UNIQUE_ID_PREFIXES,
+    same_account_iam_principals,
+    unique_id_principals,
+)
+
+# Attributes KMS fixes at CreateKey; a difference can only be resolved by a new key.
+IMMUTABLE_ATTRIBUTES = ("spec", "usage", "origin", "multi_region")
+
+# ScheduleKeyDeletion's PendingWindowInDays range (API_ScheduleKeyDeletion).
+MIN_WINDOW_DAYS = 7
+MAX_WINDOW_DAYS = 30
+
+_MAYBE_UNIQUE_ID = re.compile("|".join(UNIQUE_ID_PREFIXES))
+
+_UNBLOCK_IMMUTABLE = (
+    "declare a new key with the attributes you want, move the aliases to it, re-encrypt the "
+    "data under the new key, then remove the old key's block and retire it through the "
+    "deletion gate"
+)
+
+
+def check(
+    changes: Sequence[Change],
+    *,
+    desired: Stack,
+    live: LiveState,
+    gate: GateOptions,
+    now: datetime,
+) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+    """Attach the gate's blocks to `changes` (order kept); return them with the plan-level
+    warnings (principals in live policies that have become unique ids)."""
+    context = _Context(desired=desired, live=live, gate=gate, now=now)
+    mass = _mass_deletion(changes, context)
+    gated = []
+    for change in changes:
+        blocks = [block for rule in _RULES for block in rule(change, context)]
+        if mass is not None and _schedules_deletion(change):
+            blocks.append(mass)
+        gated.append(replace(change, blocked=(*change.blocked, *blocks)) if blocks else change)
+    return tuple(gated), tuple(_unique_id_warnings(live))
+
+
+class _Context:
+    __slots__ = (
+        "_policies",
+        "by_id",
+        "desired",
+        "gate",
+        "live",
+        "missing_principals",
+        "now",
+        "root_arn",
+    )
+
+    def __init__(
+        self, *, desired: Stack, live: LiveState, gate: GateOptions, now: datetime
+    ) -> None:
+        self.desired = desired
+        self.live = live
+        self.gate = gate
+        self.now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+        self.by_id = {k.key_id: k for k in live.keys if k.key_id}
+        partition = _partition(live.caller_arn)
+        self.root_arn = f"arn:{partition}:iam::{live.account_id}:root"
+        self.missing_principals = {p for p, exists in live.principals.items() if exists is False}
+        # Policy text -> parsed document or parse error: keys often share one policy.
+        self._policies: dict[str, tuple[Policy | None, str | None]] = {}
+
+    def policy_of(self, call: ApiCall) -> tuple[Policy | None, str | None]:
+        """(the policy `call` sends, None) or (None, why it cannot be parsed); (None, None)
+        for a call that sends no policy."""
+        text = call.params.get("Policy")
+        if call.operation not in _POLICY_OPERATIONS or not isinstance(text, str):
+            return None, None
+        if text not in self._policies:
+            try:
+                self._policies[text] = (parse_policy(text), None)
+            except PolicyError as exc:
+                self._policies[text] = (None, str(exc))
+        return self._policies[text]
+
+
+_POLICY_OPERATIONS = ("CreateKey", "PutKeyPolicy")
+
+
+def _partition(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] else "aws"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules: each takes one change and returns the blocks it earns.
+
+
+def _immutable(change: Change, ctx: _Context) -> list[GateBlock]:
+    differing = [a for a in change.attributes if a.name in IMMUTABLE_ATTRIBUTES]
+    if change.resource is not Resource.KEY or not differing:
+        return []
+    what = ", ".join(f"{a.name} {a.before!r} -> {a.after!r}" for a in differing)
+    return [
+        GateBlock(
+            rule="immutable",
+            reason=(
+                f"{change.address}: {what}: KMS cannot change this on an existing key, and "
+                "kmsplan never replaces a key behind your back (that would destroy the data "
+                "encrypted under it)"
+            ),
+            unblock=_UNBLOCK_IMMUTABLE,
+        )
+    ]
+
+
+def _alias_takeover(change: Change, ctx: _Context) -> list[GateBlock]:
+    if change.resource is not Resource.ALIAS or ctx.gate.allow_alias_takeover:
+        return []
+    if not any(call.operation == "UpdateAlias" for call in change.calls):
+        return []
+    current = (change.before or {}).get("target_key_id")
+    if current in ctx.by_id:
+        return []
+    return [
+        GateBlock(
+            rule="alias-takeover",
+            reason=(
+                f"{change.address} points at key {current}, which is not a key of stack "
+                f"{ctx.desired.name}; moving it would take it from whoever uses that key"
+            ),
+            unblock="re-run with --allow-alias-takeover if the alias should move to this stack",
+        )
+    ]
+
+
+def _deletion(change: Change, ctx: _Context) -> list[GateBlock]:
+    blocks: list[GateBlock] = []
+    for call in change.calls:
+        if call.operation != "ScheduleKeyDeletion":
+            continue
+        key = ctx.by_id.get(str(call.params.get("KeyId")))
+        blocks.extend(_protection(change, key))
+        if not ctx.gate.allow_delete:
+            blocks.append(
+                GateBlock(
+                    rule="allow-delete",
+                    reason=f"{change.address}: scheduling a key deletion needs --allow-delete",
+                    unblock="re-run with --allow-delete",
+                )
+            )
+        window = call.params.get("PendingWindowInDays")
+        if not isinstance(window, int) or not MIN_WINDOW_DAYS <= window <= MAX_WINDOW_DAYS:
+            blocks.append(
+                GateBlock(
+                    rule="window",
+                    reason=(
+                        f"{change.address}: pending window {window} days is outside "
+                        f"{MIN_WINDOW_DAYS}-{MAX_WINDOW_DAYS}"
+                    ),
+                    unblock=(
+                        f"set defaults.deletion.window_days between {MIN_WINDOW_DAYS} and "
+                        f"{MAX_WINDOW_DAYS}"
+                    ),
+                )
+            )
+        name = key.name if key is not None else change.key
+        blocks.extend(_usage(change, ctx.live.last_usage.get(name), ctx))
+    return blocks
+
+
+def _protection(change: Change, key: Key | None) -> list[GateBlock]:
+    tags = dict(key.live_tags) if key is not None else {}
+    value = tags.get(TAG_PROTECTION)
+    if value == "false":
+        return []
+    seen = f"is {value!r}" if value is not None else "is missing"
+    return [
+        GateBlock(
+            rule="deletion-protection",
+            reason=(
+                f"{change.address} is deletion-protected: its live tag {TAG_PROTECTION} {seen}. "
+                "Removing the key's block does not remove its protection"
+            ),
+            unblock=(
+                "declare the key again with `deletion: {protected: false}`, apply that "
+                "change, then remove the key's block"
+            ),
+        )
+    ]
+
+
+def _usage(change: Change, usage: LastUsage | None, ctx: _Context) -> list[GateBlock]:
+    days = ctx.gate.unused_for_days
+    unknown_unblock = (
+        "re-run with --ignore-usage once you have confirmed by other means (CloudTrail) that "
+        "nothing uses the key"
+    )
+    if usage is None or not usage.known:
+        if ctx.gate.ignore_usage:
+            return []
+        detail = f": {_one_line(usage.detail)}" if usage is not None and usage.detail else ""
+        return [
+            GateBlock(
+                rule="usage",
+                reason=f"{change.address}: the key's last cryptographic use is unknown{detail}",
+                unblock=unknown_unblock,
+            )
+        ]
+    horizon = ctx.now - timedelta(days=days)
+    if usage.last_used is not None:
+        last = _parse_time(usage.last_used)
+        if last is None or last > horizon:
+            ago = f" ({(ctx.now - last).days} days ago)" if last is not None else ""
+            return [
+                GateBlock(
+                    rule="usage",
+                    reason=(
+                        f"{change.address}: the key was last used {usage.last_used}{ago}, "
+                        f"within --unused-for {days} days"
+                    ),
+                    unblock=(
+                        "find and stop what still uses the key, then plan again after "
+                        f"{days} days without use (or lower --unused-for)"
+                    ),
+                )
+            ]
+        return []
+    # Never used — but only as far back as KMS has been tracking.
+    start = _parse_time(usage.tracking_start) if usage.tracking_start else None
+    if start is not None and start > horizon and not ctx.gate.ignore_usage:
+        return [
+            GateBlock(
+                rule="usage",
+                reason=(
+                    f"{change.address}: KMS has tracked the key's use only since "
+                    f"{usage.tracking_start}, less than --unused-for {days} days"
+                ),
+                unblock=unknown_unblock,
+            )
+        ]
+    return []
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """An error detail fit for one line of a plan (some endpoints answer with an HTML page)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _lockout(change: Change, ctx: _Context) -> list[GateBlock]:
+    blocks = []
+    for call in change.calls:
+        if call.params.get("BypassPolicyLockoutSafetyCheck") is True:
+            continue
+        policy, error = ctx.policy_of(call)
+        if policy is None and error is None:
+            continue
+        # The account root is always considered; the caller too, when STS told us who it is.
+        principals = [ctx.root_arn] + ([ctx.live.caller_arn] if ctx.live.caller_arn else [])
+        if policy is not None:
+            why = lockout_reason(policy, principals, account_id=ctx.live.account_id)
+        else:
+            why = f"the policy cannot be checked: {error}"
+        if why is None:
+            continue
+        blocks.append(
+            GateBlock(
+                rule="lockout",
+                reason=f"{change.address}: {call.operation}: {why}",
+                unblock=(
+                    f"add a statement allowing kms:PutKeyPolicy to {ctx.root_arn} or the "
+                    "deploying principal; to lock the key on purpose, set "
+                    "`bypass_policy_lockout_safety_check: true` on the key and re-run with "
+                    "--bypass-policy-lockout-safety-check"
+                ),
+            )
+        )
+    return blocks
+
+
+def _principals(change: Change, ctx: _Context) -> list[GateBlock]:
+    if not ctx.missing_principals:
+        return []
+    named: set[str] = set()
+    for call in change.calls:
+        policy, _ = ctx.policy_of(call)  # an unparseable document is the lockout rule's
+        if policy is not None:
+            named |= same_account_iam_principals(policy, ctx.live.account_id)
+        if call.operation == "CreateGrant":
+            for param in ("GranteePrincipal", "RetiringPrincipal"):
+                value = call.params.get(param)
+                if isinstance(value, str):
+                    named.add(value)
+    return [
+        GateBlock(
+            rule="principal-missing",
+            reason=(
+                f"{change.address}: {principal} does not exist; KMS would reject the "
+                f"{'grant' if change.resource is Resource.GRANT else 'key policy'}"
+            ),
+            unblock=f"create {principal} first, or remove it from the manifest",
+        )
+        for principal in sorted(named & ctx.missing_principals)
+    ]
+
+
+_RULES: tuple[Callable[[Change, _Context], list[GateBlock]], ...] = (
+    _immutable,
+    _alias_takeover,
+    _deletion,
+    _lockout,
+    _principals,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan-wide rules and warnings
+
+
+def _schedules_deletion(change: Change) -> bool:
+    return change.action is Action.DELETE and any(
+        call.operation == "ScheduleKeyDeletion" for call in change.calls
+    )
+
+
+def _mass_deletion(changes: Iterable[Change], ctx: _Context) -> GateBlock | None:
+    if ctx.gate.allow_delete_all:
+        return None
+    active = {
+        k.key_id for k in ctx.live.keys if not (k.state is not None and k.state.is_pending_deletion)
+    }
+    doomed = {
+        call.params.get("KeyId")
+        for change in changes
+        if _schedules_deletion(change)
+        for call in change.calls
+        if call.operation == "ScheduleKeyDeletion"
+    }
+    if not active or not active <= doomed:
+        return None
+    return GateBlock(
+        rule="mass-deletion",
+        reason=(
+            f"this plan would delete every key of stack {ctx.desired.name} ({len(active)}): "
+            "an empty or mistyped manifest, or a wrong `stack:`, looks exactly like this"
+        ),
+        unblock=(
+            "check the manifests and the stack name; re-run with --allow-delete-all if intended"
+        ),
+    )
+
+
+def _unique_id_warnings(live: LiveState) -> list[str]:
+    warnings = []
+    for key in live.keys:
+        # Parsing every live policy is the expensive part of a large plan; only documents
+        # that mention a unique-id prefix at all can hold one.
+        if key.policy is None or not _MAYBE_UNIQUE_ID.search(json.dumps(key.policy)):
+            continue
+        try:
+            ids = unique_id_principals(key.policy)
+        except PolicyError:
+            continue
+        for uid in ids:
+            warnings.append(
+                f"key.{key.name}: the live policy names {uid}, an IAM unique id: the role or "
+                "user it named was deleted, so the statement matches no one (re-creating the "
+                "role does not restore it; put the policy again)"
+            )
+    return warnings

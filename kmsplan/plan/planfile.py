@@ -1,0 +1,160 @@
+"""Saved plans (``kmsplan plan --out FILE``) and the fingerprints that make them safe to apply
+later.
+
+A saved plan is the plan's public JSON document (`kmsplan.plan.serialize`), so what a reviewer
+read is what apply runs. kmsplan keeps no state file, so a saved plan also records a
+fingerprint of every live object it was computed from: `apply --plan` re-reads live KMS,
+fingerprints it the same way, and refuses when `stale_objects` names anything that changed —
+including a change made out of band, which a state serial would miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kmsplan.errors import KmsplanError
+from kmsplan.model import Grant, Key, LiveState
+from kmsplan.plan.serialize import PlanFormatError, plan_from_dict, plan_to_dict
+from kmsplan.plan.types import Plan
+
+__all__ = [
+    "PlanFormatError",
+    "dumps",
+    "fingerprint",
+    "loads",
+    "read",
+    "stale_objects",
+    "write",
+]
+
+
+def dumps(plan: Plan) -> str:
+    """The saved-plan document: the public JSON form of the plan, pretty-printed."""
+    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def loads(text: str) -> Plan:
+    """Read a saved plan. Raises PlanFormatError (a KmsplanError) for text that is not JSON, an
+    unknown ``format_version`` or a document of the wrong shape."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise PlanFormatError(f"plan document: not JSON: {exc}") from None
+    return plan_from_dict(document)
+
+
+def write(path: str | Path, plan: Plan) -> None:
+    try:
+        Path(path).write_text(dumps(plan), encoding="utf-8")
+    except OSError as exc:
+        raise KmsplanError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
+
+
+def read(path: str | Path) -> Plan:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KmsplanError(f"cannot read the plan {path}: {exc}") from None
+    try:
+        return loads(text)
+    except PlanFormatError as exc:
+        raise PlanFormatError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprints
+
+
+def digest(value: Any) -> str:
+    """sha256 of the canonical JSON of a JSON-shaped value."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def fingerprint(live: LiveState) -> dict[str, str]:
+    """Address of every live object read -> digest of what was read.
+
+    Per key (``key.<name>`` — or ``key.<name>@<key id>`` when several live keys carry the
+    name): ``.metadata``, ``.policy``, ``.tags``, ``.rotation``, ``.grants``. Per alias in the
+    Region: ``alias.<name>``. Plus ``account`` (account and Region), ``discovered`` (the sorted
+    ids of the stack's keys: a key appearing or vanishing), ``usage.<key>`` and
+    ``principal.<arn>`` (what the deletion gate and the principal checks relied on).
+    """
+    objects: dict[str, Any] = {
+        "account": {"account_id": live.account_id, "region": live.region},
+        "discovered": sorted(k.key_id or "" for k in live.keys),
+    }
+    names = [k.name for k in live.keys]
+    for key in live.keys:
+        base = f"key.{key.name}" if names.count(key.name) == 1 else f"key.{key.name}@{key.key_id}"
+        objects.update(
+            {
+                f"{base}.metadata": _metadata(key),
+                f"{base}.policy": (
+                    {"policy": key.policy}
+                    if key.policy is not None
+                    else {"policy_text": key.policy_text}
+                ),
+                f"{base}.tags": sorted([k, v] for k, v in key.live_tags),
+                f"{base}.rotation": {
+                    "enabled": key.rotation.enabled,
+                    "period_days": key.rotation.period_days,
+                },
+                f"{base}.grants": sorted(
+                    (_grant(g) for g in (*key.grants, *key.foreign_grants)),
+                    key=lambda g: (str(g["grant_id"]), str(g["name"])),
+                ),
+            }
+        )
+    for alias in live.aliases:
+        objects[f"alias.{alias.name}"] = {"target_key_id": alias.target_key_id}
+    for name, usage in live.last_usage.items():
+        objects[f"usage.{name}"] = {
+            "known": usage.known,
+            "last_used": usage.last_used,
+            "tracking_start": usage.tracking_start,
+        }
+    for arn, exists in live.principals.items():
+        objects[f"principal.{arn}"] = {"exists": exists}
+    return {address: digest(value) for address, value in sorted(objects.items())}
+
+
+def stale_objects(saved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
+    """Addresses whose live object changed since the plan was saved, appeared, or vanished."""
+    return sorted(a for a in set(saved) | set(current) if saved.get(a) != current.get(a))
+
+
+def _metadata(key: Key) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "arn": key.arn,
+        "state": key.state.value if key.state is not None else None,
+        "enabled": key.enabled,
+        "description": key.description,
+        "spec": key.spec,
+        "usage": key.usage,
+        "origin": key.origin,
+        "multi_region": key.multi_region,
+        "deletion_date": key.deletion_date,
+    }
+
+
+def _grant(g: Grant) -> dict[str, Any]:
+    constraints = None
+    if g.constraints is not None:
+        constraints = {
+            "subset": g.constraints.encryption_context_subset,
+            "equals": g.constraints.encryption_context_equals,
+        }
+    return {
+        "grant_id": g.grant_id,
+        "name": g.name,
+        "grantee": g.grantee,
+        "operations": list(g.operations),
+        "retiring_principal": g.retiring_principal,
+        "constraints": constraints,
+    }

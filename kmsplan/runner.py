@@ -1,0 +1,146 @@
+"""The shell that `plan` and `apply` share: manifests + AWS -> Plan.
+
+The order of the steps is the contract:
+
+1. load and validate the manifests — every problem is reported before any AWS call;
+2. create the clients (Region: ``--region``, else the manifest's ``region:``, else the
+   standard chain);
+3. ask STS who we are, and stop at once if the manifest's ``account:`` is another account;
+4. fill ``${account_id}``/``${region}``;
+5. read the stack's live state (checking the principals the manifests name), then ask KMS for
+   the last use of the keys the plan would delete — known only once live keys are discovered;
+6. diff, attach the lint findings for the keys the plan changes, the fingerprint of what was
+   read, and kmsplan's version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from kmsplan import __version__
+from kmsplan.aws.client import AwsClients, caller_identity, run_concurrently
+from kmsplan.aws.reader import last_usage, read_live
+from kmsplan.errors import PolicyError, RefusedError
+from kmsplan.manifest import load, resolve_variables
+from kmsplan.model import LiveState, Stack
+from kmsplan.plan.differ import diff
+from kmsplan.plan.planfile import fingerprint
+from kmsplan.plan.types import Action, GateOptions, Plan
+from kmsplan.policy.lint import finding_to_dict, lint_stack
+from kmsplan.policy.principals import same_account_iam_principals
+
+
+def build_plan(
+    paths: Sequence[str],
+    *,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    parallelism: int,
+    gate: GateOptions,
+    now: datetime | None = None,
+) -> tuple[Plan, AwsClients]:
+    """Plan the manifests at `paths` against live KMS; also return the clients, so that apply
+    runs in the account and Region that were planned."""
+    desired = load(list(paths))
+    clients = AwsClients.create(
+        profile=profile,
+        region=region or desired.region,
+        endpoint_url=endpoint_url,
+        parallelism=parallelism,
+    )
+    account_id, caller_arn = caller_identity(clients)
+    check_account(desired, account_id=account_id, caller_arn=caller_arn)
+    desired = resolve_variables(desired, account_id=account_id, region=clients.region)
+    live = read_live(clients, desired, check_principals=principals_to_check(desired, account_id))
+    live = with_usage(clients, live, deletion_candidates(desired, live))
+    plan = diff(desired, live, gate, now=now)
+    return (
+        dataclasses.replace(
+            plan,
+            findings=findings_for_changed_keys(desired, live, plan),
+            fingerprint=fingerprint(live),
+            kmsplan_version=__version__,
+        ),
+        clients,
+    )
+
+
+def check_account(desired: Stack, *, account_id: str, caller_arn: str) -> None:
+    """The account guard: a manifest pinned to one account is never planned or applied in
+    another."""
+    if desired.account is not None and desired.account != account_id:
+        raise RefusedError(
+            f"the manifests declare account {desired.account} (account:), but the credentials "
+            f"are for account {account_id} ({caller_arn}); refusing to plan or apply against "
+            "another account. Nothing was read or changed"
+        )
+
+
+def principals_to_check(desired: Stack, account_id: str) -> list[str]:
+    """Same-account IAM roles and users named in the declared policies and grants: KMS rejects
+    a policy or grant naming one that does not exist."""
+    found: set[str] = set()
+    for key in desired.keys:
+        if key.policy is not None:
+            # Validation already reported an invalid document; the gate reports it again.
+            with contextlib.suppress(PolicyError):
+                found |= same_account_iam_principals(key.policy, account_id)
+        for g in key.grants:
+            found.update(
+                _same_account_iam(p, account_id) for p in (g.grantee, g.retiring_principal)
+            )
+    found.discard("")
+    return sorted(found)
+
+
+def _same_account_iam(arn: str | None, account_id: str) -> str:
+    parts = (arn or "").split(":", 5)
+    is_entity = len(parts) == 6 and parts[5].startswith(("role/", "user/"))
+    return arn if arn and is_entity and parts[2] == "iam" and parts[4] == account_id else ""
+
+
+def deletion_candidates(desired: Stack, live: LiveState) -> list[str]:
+    """Logical names of live keys the diff will schedule for deletion: the stack's keys that
+    are no longer declared and not already pending deletion."""
+    declared = {k.name for k in desired.keys}
+    return sorted(
+        {
+            k.name
+            for k in live.keys
+            if k.name not in declared and not (k.state is not None and k.state.is_pending_deletion)
+        }
+    )
+
+
+def with_usage(clients: AwsClients, live: LiveState, candidates: Iterable[str]) -> LiveState:
+    """`live` with the GetKeyLastUsage answers for `candidates` (by logical name)."""
+    names = set(candidates)
+    wanted = [k for k in live.keys if k.name in names and k.key_id]
+    if not wanted:
+        return live
+    answers = run_concurrently(
+        lambda k: last_usage(clients, str(k.key_id)), wanted, clients.parallelism
+    )
+    usage = dict(live.last_usage)
+    usage.update({k.name: a for k, a in zip(wanted, answers, strict=True)})
+    return dataclasses.replace(live, last_usage=usage)
+
+
+def findings_for_changed_keys(
+    desired: Stack, live: LiveState, plan: Plan
+) -> tuple[dict[str, object], ...]:
+    """The lint findings of the declared keys this plan touches (not those it deletes)."""
+    changed = {c.key for c in plan.changes if c.action is not Action.DELETE}
+    declared = {k.name for k in desired.keys}
+    keys = sorted(changed & declared)
+    if not keys:
+        return ()
+    live_policies = {k.name: k.policy for k in live.keys if k.policy is not None}
+    findings = lint_stack(
+        desired, live_policies=live_policies, keys=keys, account_id=live.account_id
+    )
+    return tuple(finding_to_dict(f) for f in findings)

@@ -1,0 +1,182 @@
+"""Saved plans: an exact JSON round trip, strict versioning, and fingerprints that name every
+live object that changed since the plan was made."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from builders import (
+    ACCOUNT,
+    NOW,
+    converged,
+    desired_key,
+    grant,
+    key_id_for,
+    live_key,
+    live_state,
+    never_used,
+    stack,
+    user_policy,
+)
+
+from kmsplan.errors import KmsplanError
+from kmsplan.model import AliasTarget, KeyState, Rotation
+from kmsplan.plan import planfile
+from kmsplan.plan.differ import diff
+from kmsplan.plan.types import GateOptions, Plan
+
+ORDERS = desired_key(
+    "orders",
+    aliases=["alias/payments/orders"],
+    rotation=Rotation(enabled=True, period_days=365),
+    policy=user_policy(f"arn:aws:iam::{ACCOUNT}:role/app"),
+    grants=[grant("lambda")],
+    tags={"team": "payments"},
+)
+
+
+def rich_plan() -> Plan:
+    """A plan with every kind of change, blocks, notes and cost."""
+    new = desired_key(
+        "invoices",
+        aliases=["alias/payments/orders"],
+        policy=user_policy(f"arn:aws:iam::{ACCOUNT}:role/billing"),
+        grants=[grant("g")],
+    )
+    changed = dataclasses.replace(
+        ORDERS,
+        aliases=(),
+        description="changed",
+        grants=(grant("lambda", operations=("Decrypt",)),),
+    )
+    live = dataclasses.replace(
+        live_state(live_key(ORDERS), live_key(desired_key("legacy"), protected=False)),
+        last_usage={"legacy": never_used()},
+    )
+    plan = diff(stack(new, changed), live, GateOptions(), now=NOW)
+    return dataclasses.replace(
+        plan, fingerprint=planfile.fingerprint(live), kmsplan_version="0.1.0"
+    )
+
+
+def test_saved_plan_round_trips_exactly() -> None:
+    plan = rich_plan()
+    assert {c.action.value for c in plan.changes} == {"create", "update", "delete"}
+    assert plan.blocked  # deleting 'legacy' needs --allow-delete
+    text = planfile.dumps(plan)
+    assert json.loads(text)["format_version"] == 1
+    assert planfile.loads(text) == plan
+
+
+def test_saved_plan_validates_against_the_published_schema() -> None:
+    import jsonschema
+
+    schema_path = Path(__file__).resolve().parents[3] / "schemas" / "plan.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(json.loads(planfile.dumps(rich_plan())))
+
+
+def test_saved_plan_file_round_trips(tmp_path: Path) -> None:
+    plan = rich_plan()
+    path = tmp_path / "plan.json"
+    planfile.write(path, plan)
+    assert planfile.read(path) == plan
+
+
+def test_unknown_format_version_is_refused() -> None:
+    document = json.loads(planfile.dumps(rich_plan()))
+    document["format_version"] = 99
+    with pytest.raises(KmsplanError) as exc:
+        planfile.loads(json.dumps(document))
+    assert str(exc.value) == (
+        "plan document: unsupported format_version 99 (this kmsplan reads format_version 1)"
+    )
+
+
+def test_text_that_is_not_json_is_refused() -> None:
+    with pytest.raises(KmsplanError) as exc:
+        planfile.loads("not a plan")
+    assert str(exc.value).startswith("plan document: not JSON: ")
+
+
+def test_unreadable_plan_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(KmsplanError) as exc:
+        planfile.read(tmp_path / "missing.json")
+    assert str(exc.value).startswith(f"cannot read the plan {tmp_path / 'missing.json'}: ")
+
+
+# ---- fingerprints -----------------------------------------------------------------------------
+
+
+def live_orders(**changes: object) -> object:
+    return live_key(ORDERS, **changes)  # type: ignore[arg-type]
+
+
+def test_fingerprint_names_every_live_object_read() -> None:
+    live = dataclasses.replace(
+        converged(stack(ORDERS)),
+        last_usage={"orders": never_used()},
+        principals={f"arn:aws:iam::{ACCOUNT}:role/app": True},
+    )
+    assert sorted(planfile.fingerprint(live)) == [
+        "account",
+        "alias.alias/payments/orders",
+        "discovered",
+        "key.orders.grants",
+        "key.orders.metadata",
+        "key.orders.policy",
+        "key.orders.rotation",
+        "key.orders.tags",
+        f"principal.arn:aws:iam::{ACCOUNT}:role/app",
+        "usage.orders",
+    ]
+    assert all(len(v) == 64 for v in planfile.fingerprint(live).values())
+
+
+def test_unchanged_live_state_is_not_stale() -> None:
+    a = planfile.fingerprint(converged(stack(ORDERS)))
+    b = planfile.fingerprint(converged(stack(ORDERS)))
+    assert planfile.stale_objects(a, b) == []
+
+
+@pytest.mark.parametrize(
+    ("drift", "stale"),
+    [
+        ({"omit_tags": ["team"]}, ["key.orders.tags"]),
+        ({"description": "edited"}, ["key.orders.metadata"]),
+        ({"policy": user_policy(f"arn:aws:iam::{ACCOUNT}:role/other")}, ["key.orders.policy"]),
+        ({"rotation": Rotation(enabled=False)}, ["key.orders.rotation"]),
+        ({"grants": ()}, ["key.orders.grants"]),
+        ({"state": KeyState.PENDING_DELETION}, ["key.orders.metadata"]),
+    ],
+)
+def test_each_kind_of_out_of_band_change_is_named(
+    drift: dict[str, object], stale: list[str]
+) -> None:
+    saved = planfile.fingerprint(live_state(live_key(ORDERS)))
+    current = planfile.fingerprint(live_state(live_key(ORDERS, **drift)))  # type: ignore[arg-type]
+    assert planfile.stale_objects(saved, current) == stale
+
+
+def test_moved_alias_and_new_key_are_named() -> None:
+    saved_live = live_state(live_key(ORDERS))
+    other = live_key(desired_key("other"))
+    current_live = dataclasses.replace(
+        live_state(live_key(ORDERS), other),
+        aliases=(AliasTarget(name="alias/payments/orders", target_key_id=key_id_for("other")),),
+    )
+    stale = planfile.stale_objects(
+        planfile.fingerprint(saved_live), planfile.fingerprint(current_live)
+    )
+    assert stale == [
+        "alias.alias/payments/orders",
+        "discovered",
+        "key.other.grants",
+        "key.other.metadata",
+        "key.other.policy",
+        "key.other.rotation",
+        "key.other.tags",
+    ]

@@ -1,0 +1,83 @@
+"""The pure helpers of the plan shell: account guard, principals to check, deletion
+candidates, colour and exit codes. The whole run is covered by tests/integration."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from builders import ACCOUNT, NOW, desired_key, grant, live_key, live_state, stack, user_policy
+
+from kmsplan.commands.plan import exit_code, use_color
+from kmsplan.errors import RefusedError
+from kmsplan.model import KeyState
+from kmsplan.plan.differ import diff
+from kmsplan.plan.types import GateOptions
+from kmsplan.runner import check_account, deletion_candidates, principals_to_check
+
+
+def test_account_guard_refuses_another_account_naming_both() -> None:
+    with pytest.raises(RefusedError) as exc:
+        check_account(stack(account="111122223333"), account_id=ACCOUNT, caller_arn="arn:x")
+    assert str(exc.value) == (
+        f"the manifests declare account 111122223333 (account:), but the credentials are for "
+        f"account {ACCOUNT} (arn:x); refusing to plan or apply against another account. "
+        "Nothing was read or changed"
+    )
+    check_account(stack(account=ACCOUNT), account_id=ACCOUNT, caller_arn="arn:x")
+    check_account(stack(), account_id=ACCOUNT, caller_arn="arn:x")
+
+
+def test_principals_to_check_are_same_account_roles_and_users_only() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/app"
+    user = f"arn:aws:iam::{ACCOUNT}:user/ops"
+    desired = stack(
+        desired_key("a", policy=user_policy(role)),
+        desired_key(
+            "b",
+            grants=[
+                grant("g1", grantee=user, retiring_principal=f"arn:aws:iam::{ACCOUNT}:root"),
+                grant("g2", grantee="arn:aws:iam::999999999999:role/partner"),
+            ],
+        ),
+    )
+    assert principals_to_check(desired, ACCOUNT) == [role, user]
+
+
+def test_deletion_candidates_are_undeclared_active_keys() -> None:
+    live = live_state(
+        live_key(desired_key("kept")),
+        live_key(desired_key("gone")),
+        live_key(desired_key("pending"), state=KeyState.PENDING_DELETION),
+    )
+    assert deletion_candidates(stack(desired_key("kept")), live) == ["gone"]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert use_color(no_color=False) is False
+    monkeypatch.setattr("sys.stdout", _Tty())
+    assert use_color(no_color=False) is True
+    assert use_color(no_color=True) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_color(no_color=False) is False
+
+
+def test_exit_codes() -> None:
+    clean = diff(stack(), live_state(), GateOptions(), now=NOW)
+    changes = diff(stack(desired_key("a")), live_state(), GateOptions(), now=NOW)
+    blocked = diff(
+        stack(desired_key("k")),
+        live_state(live_key(desired_key("k")), live_key(desired_key("x"))),
+        GateOptions(),
+        now=NOW,
+    )
+    assert blocked.blocked
+    assert [int(exit_code(p, detailed=True)) for p in (clean, changes, blocked)] == [0, 2, 3]
+    assert [int(exit_code(p, detailed=False)) for p in (clean, changes, blocked)] == [0, 0, 0]
