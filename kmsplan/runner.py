@@ -3,8 +3,9 @@
 The order of the steps is the contract:
 
 1. load and validate the manifests — every problem is reported before any AWS call;
-2. create the clients (Region: ``--region``, else the manifest's ``region:``, else the
-   standard chain);
+2. create the clients (Region: the manifest's ``region:``, else ``--region``, else the
+   standard chain; a ``--region`` that contradicts the manifest is refused, like the account
+   guard: a stack declared for one Region is never planned in another);
 3. ask STS who we are, and stop at once if the manifest's ``account:`` is another account;
 4. fill ``${account_id}``/``${region}``;
 5. read the stack's live state (checking the principals the manifests name), then ask KMS for
@@ -46,16 +47,22 @@ def build_plan(
     """Plan the manifests at `paths` against live KMS; also return the clients, so that apply
     runs in the account and Region that were planned."""
     desired = load(list(paths))
+    check_region(desired, region)
     clients = AwsClients.create(
         profile=profile,
-        region=region or desired.region,
+        region=desired.region or region,
         endpoint_url=endpoint_url,
         parallelism=parallelism,
     )
     account_id, caller_arn = caller_identity(clients)
     check_account(desired, account_id=account_id, caller_arn=caller_arn)
     desired = resolve_variables(desired, account_id=account_id, region=clients.region)
-    live = read_live(clients, desired, check_principals=principals_to_check(desired, account_id))
+    live = read_live(
+        clients,
+        desired,
+        check_principals=principals_to_check(desired, account_id),
+        identity=(account_id, caller_arn),
+    )
     live = with_usage(clients, live, deletion_candidates(desired, live))
     plan = diff(desired, live, gate, now=now)
     return (
@@ -67,6 +74,16 @@ def build_plan(
         ),
         clients,
     )
+
+
+def check_region(desired: Stack, region: str | None) -> None:
+    """The Region guard: `--region` may not contradict the manifests' ``region:``."""
+    if desired.region is not None and region is not None and region != desired.region:
+        raise RefusedError(
+            f"the manifests declare region {desired.region} (region:), but --region is "
+            f"{region}; refusing to plan or apply in another Region. Drop --region or fix "
+            "the manifest. Nothing was read or changed"
+        )
 
 
 def check_account(desired: Stack, *, account_id: str, caller_arn: str) -> None:

@@ -13,7 +13,12 @@ from kmsplan.errors import RefusedError
 from kmsplan.model import KeyState
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import GateOptions
-from kmsplan.runner import check_account, deletion_candidates, principals_to_check
+from kmsplan.runner import (
+    check_account,
+    check_region,
+    deletion_candidates,
+    principals_to_check,
+)
 
 
 def test_account_guard_refuses_another_account_naming_both() -> None:
@@ -26,6 +31,20 @@ def test_account_guard_refuses_another_account_naming_both() -> None:
     )
     check_account(stack(account=ACCOUNT), account_id=ACCOUNT, caller_arn="arn:x")
     check_account(stack(), account_id=ACCOUNT, caller_arn="arn:x")
+
+
+def test_region_guard_refuses_a_region_flag_that_contradicts_the_manifest() -> None:
+    pinned = stack(region="eu-west-1")
+    with pytest.raises(RefusedError) as exc:
+        check_region(pinned, "us-east-1")
+    assert str(exc.value) == (
+        "the manifests declare region eu-west-1 (region:), but --region is us-east-1; "
+        "refusing to plan or apply in another Region. Drop --region or fix the manifest. "
+        "Nothing was read or changed"
+    )
+    check_region(pinned, "eu-west-1")
+    check_region(pinned, None)
+    check_region(stack(), "us-east-1")
 
 
 def test_principals_to_check_are_same_account_roles_and_users_only() -> None:
