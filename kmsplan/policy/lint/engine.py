@@ -1,0 +1,116 @@
+"""Run the registered rules over a stack and apply the manifest's suppressions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kmsplan.model import Key, Stack
+from kmsplan.policy.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
+from kmsplan.policy.lint.registry import RULES
+from kmsplan.policy.lint.rule import Finding, LintConfig, LintContext, Rule, Severity
+
+DEFAULT_CONFIG = LintConfig()
+
+
+def lint_stack(
+    stack: Stack,
+    *,
+    live_policies: Mapping[str, Mapping[str, Any]] | None = None,
+    config: LintConfig = DEFAULT_CONFIG,
+    rules: Sequence[Rule] = RULES,
+    keys: Iterable[str] | None = None,
+    account_id: str | None = None,
+) -> list[Finding]:
+    """Every finding for the stack's keys (or only `keys`), suppressed ones included.
+
+    `account_id` is the account the keys live in, when known from AWS (else the manifest's
+    `account:`). `live_policies` maps a key's logical name to the policy KMS holds for it
+    now; rules marked `live_only` run only for keys present there. Findings come out in
+    manifest order (file, line, column), then by rule id; unlocated ones last.
+    """
+    wanted = set(keys) if keys is not None else None
+    account = account_id or stack.account
+    base = LintContext(stack=stack, config=config, account_id=account)
+    findings: list[Finding] = []
+    for key in stack.keys:
+        if wanted is not None and key.name not in wanted:
+            continue
+        live_policy = live_policies.get(key.name) if live_policies is not None else None
+        ctx = dataclasses.replace(base, live_policy=live_policy)
+        findings.extend(lint_key(with_account(key, account), ctx, rules=rules))
+    findings.sort(key=_order)
+    return findings
+
+
+def with_account(key: Key, account_id: str | None) -> Key:
+    """The key with `${account_id}` in its policy filled in, so rules see real ARNs.
+
+    Manifests are linted without AWS, so the account may be unknown: then a stand-in account
+    takes its place, which rules treat as the own account and messages show as
+    `${account_id}` again.
+    """
+    if key.policy is None:
+        return key
+    filled = _fill(key.policy, account_id or STAND_IN_ACCOUNT)
+    return dataclasses.replace(key, policy=filled) if filled != key.policy else key
+
+
+def _fill(value: Any, account: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(ACCOUNT_VARIABLE, account)
+    if isinstance(value, Mapping):
+        return {k: _fill(v, account) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, account) for v in value]
+    return value
+
+
+def lint_key(key: Key, ctx: LintContext, *, rules: Sequence[Rule] = RULES) -> list[Finding]:
+    """One key's findings, with the key's `lint.disable` entries applied."""
+    reasons = {s.rule.upper(): s.reason for s in key.lint_disable}
+    findings: list[Finding] = []
+    for rule in rules:
+        if rule.live_only and ctx.live_policy is None:
+            continue
+        for finding in rule.check(key, ctx):
+            reason = reasons.get(finding.rule)
+            if reason is not None:
+                finding = dataclasses.replace(finding, suppressed=True, suppression_reason=reason)
+            findings.append(finding)
+    findings.sort(key=_order)
+    return findings
+
+
+def _order(f: Finding) -> tuple[bool, str, int, int, str, str, str]:
+    if f.location is None:
+        return (True, "", 0, 0, f.key, f.rule, f.path)
+    loc = f.location
+    return (False, loc.file, loc.line, loc.column, f.key, f.rule, f.path)
+
+
+def fails(findings: Iterable[Finding], threshold: Severity | None) -> bool:
+    """True when an unsuppressed finding at or above `threshold` remains (None: never)."""
+    if threshold is None:
+        return False
+    return any(f.is_active and f.severity.rank >= threshold.rank for f in findings)
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    """The JSON form of a finding, shared by `lint --format json` and the plan document."""
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "title": f.title,
+        "message": f.message,
+        "key": f.key,
+        "path": f.path,
+        "location": (
+            {"file": f.location.file, "line": f.location.line, "column": f.location.column}
+            if f.location
+            else None
+        ),
+        "suppressed": f.suppressed,
+        "suppression_reason": f.suppression_reason,
+    }

@@ -1,0 +1,52 @@
+"""The rules `kmsplan lint` runs, in id order. Explicit on purpose: adding a rule is a
+reviewed one-line change here, never a side effect of a file appearing in a folder."""
+
+from __future__ import annotations
+
+from kmsplan.policy.lint.rule import Rule
+from kmsplan.policy.rules import (
+    admin_and_use,
+    allow_with_not,
+    cross_account,
+    deletion_unprotected,
+    grant_delegates,
+    grant_unconstrained,
+    no_administrator,
+    policy_size,
+    public_principal,
+    rotation_disabled,
+    rotation_period,
+    rsa_2048_encryption,
+    short_deletion_window,
+    unique_id_principals,
+    unrestricted_create_grant,
+    wildcard_actions,
+)
+
+RULES: tuple[Rule, ...] = (
+    public_principal.RULE,  # KMS001
+    wildcard_actions.RULE,  # KMS002
+    admin_and_use.RULE,  # KMS003
+    no_administrator.RULE,  # KMS004
+    cross_account.RULE,  # KMS005
+    unrestricted_create_grant.RULE,  # KMS006
+    allow_with_not.RULE,  # KMS007
+    rotation_disabled.RULE,  # KMS008
+    rotation_period.RULE,  # KMS009
+    short_deletion_window.RULE,  # KMS010
+    deletion_unprotected.RULE,  # KMS011
+    grant_delegates.RULE,  # KMS012
+    grant_unconstrained.RULE,  # KMS013
+    rsa_2048_encryption.RULE,  # KMS014
+    policy_size.RULE,  # KMS015
+    unique_id_principals.RULE,  # KMS016
+)
+
+RULE_IDS: frozenset[str] = frozenset(rule.id for rule in RULES)
+
+
+def rule_by_id(rule_id: str) -> Rule | None:
+    for rule in RULES:
+        if rule.id == rule_id.upper():
+            return rule
+    return None

@@ -1,0 +1,59 @@
+"""KMS005: another account's principal without kms:CallerAccount or kms:ViaService."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kmsplan.model import Key
+from kmsplan.policy.lint.facts import CROSS_ACCOUNT_CONDITION_KEYS
+from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.policy.lint.statements import (
+    has_narrowing_condition,
+    listing,
+    policy_statements,
+    principal_account,
+)
+
+
+def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
+    own = ctx.account_id
+    if own is None:
+        return  # without `account:` in the manifest, "another account" cannot be told
+    for located in policy_statements(key):
+        s = located.statement
+        if s.effect != "Allow" or s.principals is None:
+            continue
+        foreign = [p for p in s.principals.aws if principal_account(p) not in (None, own)]
+        if not foreign or has_narrowing_condition(s, CROSS_ACCOUNT_CONDITION_KEYS):
+            continue
+        accounts = sorted({principal_account(p) or "" for p in foreign})
+        yield Violation(
+            path=located.element("Principal"),
+            message=(
+                f"{located.label} allows {listing(foreign)} from account "
+                f"{', '.join(accounts)} (not {own}) with no kms:CallerAccount or "
+                "kms:ViaService condition"
+            ),
+        )
+
+
+RULE = Rule(
+    id="KMS005",
+    name="CrossAccountWithoutCallerCondition",
+    title="Cross-account principal without a kms:CallerAccount or kms:ViaService condition",
+    severity=Severity.WARNING,
+    rationale=(
+        "A principal from another account in the key policy can use the key directly, from "
+        "anywhere, and an external account root delegates that access to every IAM identity "
+        "that account's administrators choose. A condition on `kms:CallerAccount` or "
+        "`kms:ViaService` keeps the access to the calls you meant (for example only through "
+        "S3 or Secrets Manager in this Region)."
+    ),
+    fix=(
+        "Add `kms:ViaService` (e.g. `s3.eu-west-1.amazonaws.com`) and/or `kms:CallerAccount` "
+        "conditions to the statement, or share data through a grant with an encryption "
+        "context constraint instead."
+    ),
+    tags=("security", "policy", "cross-account"),
+    detect=detect,
+)

@@ -1,0 +1,45 @@
+"""KMS010: the deletion waiting period is shorter than 30 days."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kmsplan.model import Key
+from kmsplan.policy.lint.rule import LintContext, Reference, Rule, Severity, Violation
+
+
+def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
+    window = key.deletion.window_days
+    minimum = ctx.config.min_deletion_window_days
+    if window >= minimum:
+        return
+    yield Violation(
+        path=f"keys.{key.name}.deletion.window_days",
+        message=(
+            f"key {key.name!r} would be destroyed {window} days after its deletion is "
+            f"scheduled; at least {minimum} days leaves time to notice and cancel"
+        ),
+    )
+
+
+RULE = Rule(
+    id="KMS010",
+    name="ShortDeletionWindow",
+    title="Deletion waiting period is shorter than 30 days",
+    severity=Severity.WARNING,
+    rationale=(
+        "Deleting a KMS key destroys every byte ever encrypted under it. The waiting period "
+        "(7 to 30 days) is the only time in which a mistaken or malicious deletion can be "
+        "cancelled, and usage of the key during it is the usual alarm. A short window leaves "
+        "little time for that."
+    ),
+    fix="Set `deletion.window_days: 30` (the KMS default).",
+    references=(
+        Reference(
+            label="AWS Security Hub KMS.3",
+            url="https://docs.aws.amazon.com/securityhub/latest/userguide/kms-controls.html#kms-3",
+        ),
+    ),
+    tags=("reliability", "deletion"),
+    detect=detect,
+)
