@@ -27,11 +27,11 @@ paths_argument = click.argument(
 
 aws_options = _stack(
     click.option("--profile", envvar=None, default=None, help="AWS profile to use."),
-    click.option("--region", default=None, help="AWS Region (else manifest, AWS_REGION, profile)."),
+    click.option("--region", default=None, help="AWS Region when the manifest has no region: (else AWS_REGION, profile)."),
     click.option(
         "--endpoint-url",
         default=None,
-        help="KMS endpoint (LocalStack, the local emulator). AWS_ENDPOINT_URL_KMS is honoured.",
+        help="Endpoint for KMS, STS, IAM and tagging (LocalStack, `kmsplan local-kms`).",
     ),
     click.option(
         "--parallelism",

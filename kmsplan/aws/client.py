@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -96,7 +97,9 @@ class AwsClients:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         with aws_errors("configure AWS session"):
             session = boto3.session.Session(profile_name=profile)
-        resolved_region = region or session.region_name
+        # botocore reads AWS_DEFAULT_REGION and the profile, but not AWS_REGION (the variable
+        # the other AWS SDKs and the CLI v2 use); honour both, AWS_REGION first.
+        resolved_region = region or os.environ.get("AWS_REGION") or session.region_name
         if not resolved_region:
             raise KmsplanError(NO_REGION_MESSAGE)
         if limiter is None:

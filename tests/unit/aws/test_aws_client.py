@@ -68,6 +68,10 @@ def test_region_comes_from_the_argument_then_the_environment(
     assert make(region="eu-west-1").region == "eu-west-1"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
     assert make(region=None).kms.meta.region_name == "ap-south-1"
+    # AWS_REGION (which botocore itself ignores) comes before AWS_DEFAULT_REGION.
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert make(region=None).kms.meta.region_name == "eu-central-1"
+    assert make(region="eu-west-1").region == "eu-west-1"
 
 
 def test_no_region_anywhere_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
