@@ -27,7 +27,11 @@ paths_argument = click.argument(
 
 aws_options = _stack(
     click.option("--profile", envvar=None, default=None, help="AWS profile to use."),
-    click.option("--region", default=None, help="AWS Region when the manifest has no region: (else AWS_REGION, profile)."),
+    click.option(
+        "--region",
+        default=None,
+        help="AWS Region when the manifest has no region: (else AWS_REGION, profile).",
+    ),
     click.option(
         "--endpoint-url",
         default=None,

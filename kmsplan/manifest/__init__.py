@@ -1,0 +1,14 @@
+"""Manifests: YAML files declaring a stack's KMS keys, loaded into a validated `Stack`.
+
+    from kmsplan.manifest import load, resolve_variables
+    stack = load(["examples/payments"])          # raises ValidationFailed with every problem
+    stack = resolve_variables(stack, account_id="123456789012", region="us-east-1")
+"""
+
+from __future__ import annotations
+
+from kmsplan.manifest.loader import load
+from kmsplan.manifest.locate import locate
+from kmsplan.manifest.variables import resolve_variables
+
+__all__ = ["load", "locate", "resolve_variables"]

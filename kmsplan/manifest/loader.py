@@ -1,0 +1,250 @@
+"""Loading a manifest set: files -> documents -> schema -> one stack -> KMS rules -> `Stack`.
+
+Validation is complete before anything is returned: every problem in every file is collected
+and raised together as one `ValidationFailed`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kmsplan.errors import Diagnostic, ValidationFailed
+from kmsplan.manifest.schema import SchemaProblem, check_document, kind_of
+from kmsplan.manifest.semantics import (
+    KeyBuilder,
+    PolicyFiles,
+    Reporter,
+    StackContext,
+    check_tags,
+)
+from kmsplan.manifest.source import (
+    DocPath,
+    Document,
+    SourceError,
+    file_diagnostic,
+    parse_yaml,
+    read_text,
+)
+from kmsplan.model import DEFAULT_WINDOW_DAYS, Key, Location, Stack
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Manifest:
+    doc: Document
+    bad: tuple[DocPath, ...]  # paths with schema problems
+
+    @property
+    def value(self) -> dict[str, Any]:
+        value: dict[str, Any] = self.doc.value
+        return value
+
+    def ok(self, path: DocPath, only_above: bool = False) -> bool:
+        """No schema problem at or above `path`, nor (unless `only_above`) below it."""
+        return not any(
+            path[: len(b)] == b or (not only_above and b[: len(path)] == path) for b in self.bad
+        )
+
+
+def manifest_files(paths: Sequence[str | Path], reporter: Reporter) -> list[tuple[str, Path]]:
+    """The files of a manifest set, as (path as the user gave it, path to open)."""
+    out: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+
+    def add(display: str, fs_path: Path) -> None:
+        try:
+            resolved = fs_path.resolve()
+        except (OSError, RuntimeError):
+            resolved = fs_path
+        if resolved not in seen:
+            seen.add(resolved)
+            out.append((display, fs_path))
+
+    for given in paths:
+        display = os.fspath(given)
+        fs_path = Path(display)
+        if fs_path.is_dir():
+            try:
+                names = sorted(
+                    entry.name
+                    for entry in os.scandir(fs_path)
+                    if entry.name.endswith(MANIFEST_SUFFIXES) and entry.is_file()
+                )
+            except OSError as exc:
+                reporter.add(file_diagnostic(display, f"cannot read folder: {exc.strerror}",
+                                             line=0, column=0))
+                continue
+            if not names:
+                reporter.add(file_diagnostic(display, "folder has no manifest files",
+                                             "*.yaml or *.yml files in the folder",
+                                             line=0, column=0))
+            for name in names:
+                add(os.path.join(display, name), fs_path / name)
+        elif fs_path.exists():
+            add(display, fs_path)
+        else:
+            reporter.add(file_diagnostic(display, "no such file or folder", line=0, column=0))
+    return out
+
+
+def _read_manifest(display: str, fs_path: Path, reporter: Reporter) -> _Manifest | None:
+    try:
+        text = read_text(display, fs_path)
+        doc, problems = parse_yaml(display, text)
+    except SourceError as exc:
+        reporter.add(exc.diagnostic)
+        return None
+    for problem in problems:
+        reporter.add(problem)
+    if doc.value is None:
+        reporter.add(file_diagnostic(display, "manifest is empty",
+                                     "a mapping with version, stack and keys"))
+        return None
+    if not isinstance(doc.value, dict):
+        reporter.at(doc, (), f"a manifest must be a mapping, got {kind_of(doc.value)}",
+                    "a mapping with version, stack and keys")
+        return None
+    schema_problems: list[SchemaProblem] = check_document(doc)
+    for sp in schema_problems:
+        reporter.add(sp.diagnostic)
+    return _Manifest(doc=doc, bad=tuple(sp.path for sp in schema_problems))
+
+
+def _agreed(manifests: list[_Manifest], field: str, reporter: Reporter) -> tuple[str | None, bool]:
+    """The value every file that sets `field` gives it; False if the files disagree."""
+    first: tuple[str, _Manifest] | None = None
+    agreed = True
+    for m in manifests:
+        if field not in m.value or not m.ok((field,)):
+            continue
+        value = m.value[field]
+        if first is None:
+            first = (value, m)
+        elif value != first[0]:
+            agreed = False
+            other = first[1].doc.file
+            reporter.at(m.doc, (field,), f'"{value}" differs from "{first[0]}" in {other}',
+                        f"the same {field} in every file of a manifest set")
+    return (None if first is None else first[0]), agreed
+
+
+def _defaults(manifests: list[_Manifest], reporter: Reporter) -> tuple[_Manifest | None, bool]:
+    holder: _Manifest | None = None
+    valid = True
+    for m in manifests:
+        if "defaults" not in m.value:
+            continue
+        if holder is not None:
+            reporter.at(m.doc, ("defaults",), f"defaults are already given in {holder.doc.file}",
+                        "defaults in one file of a manifest set only", at_key=True)
+            continue
+        holder = m
+        valid = m.ok(("defaults",))
+    if holder is not None and valid:
+        check_tags(holder.doc, ("defaults", "tags"), holder.value["defaults"].get("tags", {}),
+                   reporter)
+    return holder, valid
+
+
+def load(paths: Sequence[str | Path]) -> Stack:
+    """Load and validate a manifest set (files and folders) into one `Stack`.
+
+    Raises ValidationFailed with every problem found. `${account_id}` and `${region}` stay in
+    policies and grants until `resolve_variables` fills them.
+    """
+    if not paths:
+        raise ValueError("no manifest paths given")
+    reporter = Reporter()
+    manifests: list[_Manifest] = []
+    for display, fs_path in manifest_files(paths, reporter):
+        m = _read_manifest(display, fs_path, reporter)
+        if m is not None:
+            manifests.append(m)
+    order = {m.doc.file: i for i, m in enumerate(manifests)}
+
+    stack_name, stack_agreed = _agreed(manifests, "stack", reporter)
+    account, _ = _agreed(manifests, "account", reporter)
+    region, _ = _agreed(manifests, "region", reporter)
+    defaults_holder, defaults_valid = _defaults(manifests, reporter)
+    defaults: dict[str, Any] = {} if defaults_holder is None else defaults_holder.value["defaults"]
+
+    # The KMS rules need a stack name (for ${stack}) and sound defaults to merge.
+    can_check_keys = stack_name is not None and stack_agreed and defaults_valid
+    context = StackContext(
+        name=stack_name or "",
+        region=region,
+        defaults=defaults,
+        defaults_locations={} if defaults_holder is None
+        else _group(defaults_holder.doc, ("defaults",)),
+    )
+    policy_files = PolicyFiles(reporter=reporter)
+    keys: list[Key] = []
+    declared: dict[str, Document] = {}
+    alias_owner: dict[str, tuple[str, Document, DocPath]] = {}
+    for m in manifests:
+        block = m.value.get("keys")
+        if not isinstance(block, dict):
+            continue
+        located = _group(m.doc, ("keys",))
+        for name in block:
+            if name in declared:
+                first = declared[name]
+                first_line = first.locate_key(("keys", name)).line
+                reporter.at(m.doc, ("keys", name), f'key "{name}" is already declared in '
+                            f"{first.file} (line {first_line})",
+                            "each logical name once per stack", at_key=True)
+                continue
+            declared[name] = m.doc
+            if not can_check_keys or not isinstance(block[name], dict):
+                continue
+            key = KeyBuilder(doc=m.doc, name=name, stack=context, reporter=reporter,
+                             policy_files=policy_files, schema_ok=m.ok).build(
+                                 located.get(name, []))
+            keys.append(key)
+            aliases = block[name].get("aliases", [])
+            for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
+                at: DocPath = ("keys", name, "aliases", index)
+                if not m.ok(at):
+                    continue
+                if alias in alias_owner and alias_owner[alias][0] != name:
+                    owner, owner_doc, owner_at = alias_owner[alias]
+                    line = owner_doc.locate(owner_at).line
+                    reporter.at(m.doc, at, f'alias "{alias}" is already used by key "{owner}" '
+                                f"({owner_doc.file}:{line})", "each alias on one key only")
+                else:
+                    alias_owner.setdefault(alias, (name, m.doc, at))
+
+    if reporter.diagnostics:
+        raise ValidationFailed(_sorted(reporter.diagnostics, order))
+    window = defaults.get("deletion", {}).get("window_days", DEFAULT_WINDOW_DAYS)
+    return Stack(
+        name=stack_name or "",
+        account=account,
+        region=region,
+        keys=tuple(sorted(keys, key=lambda k: k.name)),
+        default_window_days=int(window),
+        files=tuple(m.doc.file for m in manifests),
+    )
+
+
+def _group(doc: Document, prefix: DocPath) -> dict[str, list[tuple[DocPath, Location]]]:
+    """The located nodes under `prefix`, grouped by the next path part (one pass per file)."""
+    groups: dict[str, list[tuple[DocPath, Location]]] = {}
+    depth = len(prefix)
+    for path, loc in doc.values.items():
+        if len(path) > depth and path[:depth] == prefix:
+            groups.setdefault(str(path[depth]), []).append((path, loc))
+    return groups
+
+
+def _sorted(diagnostics: list[Diagnostic], order: dict[str, int]) -> list[Diagnostic]:
+    """Files in the order they were loaded (policy files after all manifests), then by position."""
+    unique = list(dict.fromkeys(diagnostics))
+    return sorted(unique, key=lambda d: (order.get(d.file, len(order)), d.file, d.line,
+                                         d.column, d.path, d.message))
+
