@@ -48,7 +48,9 @@ def test_only_the_aws_package_imports_boto(path: Path) -> None:
     if _rel(path).startswith("kmsplan/aws/"):
         return
     offending = {m for m in _imports(path) if m.split(".")[0] in {"boto3", "botocore"}}
-    assert not offending, f"{_rel(path)} imports {sorted(offending)}; AWS access belongs in kmsplan/aws/"
+    assert not offending, (
+        f"{_rel(path)} imports {sorted(offending)}; AWS access belongs in kmsplan/aws/"
+    )
 
 
 PURE_PREFIXES = ("kmsplan/model.py", "kmsplan/plan/", "kmsplan/policy/", "kmsplan/render/")
@@ -62,7 +64,9 @@ PURE_FORBIDDEN = {"kmsplan.aws", "kmsplan.runner", "kmsplan.applier", "kmsplan.a
 def test_pure_core_does_no_io(path: Path) -> None:
     if _rel(path) == "kmsplan/plan/planfile.py":
         return  # reads and writes the saved-plan file: that is its job
-    bad = {m for m in _imports(path) if any(m == f or m.startswith(f + ".") for f in PURE_FORBIDDEN)}
+    bad = {
+        m for m in _imports(path) if any(m == f or m.startswith(f + ".") for f in PURE_FORBIDDEN)
+    }
     assert not bad, f"{_rel(path)} imports {sorted(bad)}: the core must stay pure"
 
 
