@@ -1,0 +1,532 @@
+"""How each KMS call of a plan is made so that re-running it is always safe.
+
+A plan says which calls to make; this module decides how. Every call goes through the rate
+limiter and into the audit log. Each write is made so that a repeat of it, after a crash or a
+lost answer, does not change the outcome:
+
+- CreateKey is never retried blindly (see `guard`): after an ambiguous answer the key is
+  looked up by its identity tags and adopted if it exists.
+- CreateGrant first lists the key's grants and skips if an equal grant (same Name and
+  parameters) is there: real KMS is idempotent by Name, the emulator is not.
+- CreateAlias answered AlreadyExists with the same target, ScheduleKeyDeletion on a key already
+  pending deletion, DeleteAlias / RevokeGrant of something already gone: success.
+- Right before ScheduleKeyDeletion the key's protection tag is read again (the gate at apply
+  time), and afterwards the key's state is confirmed: KMS emulators answer 200 without
+  scheduling anything for a bad window.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+from kmsplan.apply.guard import AmbiguousOutcome
+from kmsplan.apply.result import ChangeOutcome, ChangeStatus
+from kmsplan.apply.retry import RetryPolicy
+from kmsplan.audit import AuditLog
+from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState
+from kmsplan.plan.types import Change, is_ref
+
+# Every operation a plan may ask the applier to make. Anything else is refused up front.
+WRITE_OPERATIONS = frozenset(
+    {
+        "CreateKey",
+        "PutKeyPolicy",
+        "UpdateKeyDescription",
+        "TagResource",
+        "UntagResource",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "EnableKey",
+        "DisableKey",
+        "CreateAlias",
+        "UpdateAlias",
+        "DeleteAlias",
+        "CreateGrant",
+        "RevokeGrant",
+        "RetireGrant",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+    }
+)
+
+# The emulator answers HTTP 500 when these get a key ARN; a bare key id is valid everywhere.
+BARE_KEY_ID_OPERATIONS = frozenset(
+    {"EnableKey", "DisableKey", "CancelKeyDeletion", "ScheduleKeyDeletion"}
+)
+
+# Attempts at a non-idempotent create whose answer was lost, and lookups after each loss
+# (the lookup itself is eventually consistent).
+MAX_CREATE_ATTEMPTS = 3
+LOOKUPS_AFTER_AMBIGUOUS_CREATE = 3
+# Reads of DescribeKey to confirm a scheduled deletion took effect.
+CONFIRM_READS = 5
+
+
+class Limiter(Protocol):
+    def acquire(self, operation: str) -> None: ...
+
+
+class CallFailed(Exception):
+    """A call of a change failed for good; the change stops there."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        self.operation = operation
+        self.code = code
+        self.message = message
+        super().__init__(f"{operation}: {code}: {message}")
+
+
+class Stopped(Exception):
+    """The run is being abandoned; no further call is made."""
+
+
+class KmsCallError(Exception):
+    """KMS answered a call with an error (botocore's ClientError, by the time we see it)."""
+
+    def __init__(
+        self, operation: str, code: str, message: str, request_id: str | None = None
+    ) -> None:
+        self.operation = operation
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        super().__init__(f"{operation}: {code}: {message}")
+
+
+def _as_kms_error(operation: str, exc: Exception) -> KmsCallError | None:
+    """botocore's ClientError, recognised by its shape: only kmsplan.aws imports botocore."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):
+        return None
+    error = response["Error"]
+    return KmsCallError(
+        operation,
+        str(error.get("Code") or "Unknown"),
+        str(error.get("Message") or ""),
+        _request_id(response),
+    )
+
+
+def method_name(operation: str) -> str:
+    """ "ListResourceTags" -> "list_resource_tags" (boto3's method for a KMS operation)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def bare_key_id(value: str) -> str:
+    """`arn:aws:kms:REGION:ACCOUNT:key/ID` -> `ID`; anything else unchanged."""
+    if value.startswith("arn:") and ":key/" in value:
+        return value.rsplit(":key/", 1)[1]
+    return value
+
+
+def _request_id(response: Mapping[str, Any]) -> str | None:
+    metadata = response.get("ResponseMetadata") or {}
+    value = metadata.get("RequestId")
+    return str(value) if value else None
+
+
+def _constraints(value: Any) -> Any:
+    return value or None
+
+
+def grant_matches(live: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether a ListGrants entry is the grant a CreateGrant call would create."""
+    return (
+        live.get("Name") == params.get("Name")
+        and live.get("GranteePrincipal") == params.get("GranteePrincipal")
+        and sorted(live.get("Operations") or []) == sorted(params.get("Operations") or [])
+        and (live.get("RetiringPrincipal") or None) == (params.get("RetiringPrincipal") or None)
+        and _constraints(live.get("Constraints")) == _constraints(params.get("Constraints"))
+    )
+
+
+class ChangeRunner:
+    """Runs the calls of changes against one KMS client; shared by the worker threads."""
+
+    def __init__(
+        self,
+        kms: Any,
+        *,
+        stack: str,
+        limiter: Limiter | None,
+        audit: AuditLog | None,
+        retry: RetryPolicy,
+        gate_recheck: bool,
+        notify: Callable[[Change, str], None],
+    ) -> None:
+        self._kms = kms
+        self._stack = stack
+        self._limiter = limiter
+        self._audit = audit
+        self._retry = retry
+        self._gate_recheck = gate_recheck
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._refs: dict[str, str] = {}  # change address -> KeyId its CreateKey returned
+        self._created: set[str] = set()  # key ids created (or adopted) in this run
+        self.stop = threading.Event()
+
+    # ---- a change -------------------------------------------------------------------
+
+    def run(self, change: Change) -> ChangeOutcome:
+        operations = [call.operation for call in change.calls]
+        done: list[str] = []
+        key_id: str | None = None
+        for index, call in enumerate(change.calls):
+            if self.stop.is_set():
+                raise Stopped
+            try:
+                params = self._prepare(call.operation, call.params)
+                created = self._execute(change, call.operation, params)
+            except CallFailed as exc:
+                failure = CallFailed(exc.operation or call.operation, exc.code, exc.message)
+                return self._failed(change, done, operations[index:], failure)
+            except KmsCallError as exc:
+                return self._failed(
+                    change,
+                    done,
+                    operations[index:],
+                    CallFailed(call.operation, exc.code, exc.message),
+                )
+            except AmbiguousOutcome as exc:
+                return self._failed(
+                    change,
+                    done,
+                    operations[index:],
+                    CallFailed(call.operation, "AmbiguousOutcome", exc.detail),
+                )
+            if created is not None:
+                key_id = created
+                with self._lock:
+                    self._refs[change.address] = created
+                    self._created.add(created)
+            done.append(call.operation)
+        return ChangeOutcome(
+            address=change.address,
+            action=change.action,
+            status=ChangeStatus.DONE,
+            calls_done=tuple(done),
+            key_id=key_id,
+        )
+
+    @staticmethod
+    def _failed(
+        change: Change, done: list[str], not_done: list[str], failure: CallFailed
+    ) -> ChangeOutcome:
+        return ChangeOutcome(
+            address=change.address,
+            action=change.action,
+            status=ChangeStatus.FAILED,
+            calls_done=tuple(done),
+            calls_not_done=tuple(not_done),
+            failed_operation=failure.operation,
+            error_code=failure.code,
+            error_message=failure.message,
+        )
+
+    def _prepare(self, operation: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {name: self._resolve(value) for name, value in raw.items()}
+        if isinstance(params.get("Policy"), (dict, list)):
+            params["Policy"] = json.dumps(params["Policy"], indent=2)
+        if operation == "PutKeyPolicy":
+            params.setdefault("PolicyName", "default")
+        if operation in BARE_KEY_ID_OPERATIONS and isinstance(params.get("KeyId"), str):
+            params["KeyId"] = bare_key_id(params["KeyId"])
+        return params
+
+    def _resolve(self, value: Any) -> Any:
+        if is_ref(value):
+            address = value["$ref"]
+            with self._lock:
+                key_id = self._refs.get(address)
+            if key_id is None:
+                raise CallFailed("", "UnresolvedReference", f"no key id from {address}")
+            return key_id
+        if isinstance(value, dict):
+            return {name: self._resolve(item) for name, item in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(item) for item in value]
+        return value
+
+    def _execute(self, change: Change, operation: str, params: dict[str, Any]) -> str | None:
+        """Make one call of `change`; returns the key id for CreateKey, else None."""
+        if operation == "CreateKey":
+            return self._create_key(change, params)
+        if operation == "CreateGrant":
+            self._create_grant(change, params)
+        elif operation == "CreateAlias":
+            self._create_alias(change, params)
+        elif operation == "ScheduleKeyDeletion":
+            self._schedule_key_deletion(change, params)
+        elif operation == "CancelKeyDeletion":
+            if self._key_state(change, params["KeyId"]) is KeyState.PENDING_DELETION:
+                self._call_consistent(change, operation, params)
+        elif operation in ("DeleteAlias", "RevokeGrant", "RetireGrant"):
+            self._call_unless_gone(change, operation, params)
+        else:
+            self._call_consistent(change, operation, params)
+        return None
+
+    # ---- one API call ----------------------------------------------------------------
+
+    def _call(self, change: Change, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One API call: rate-limited, audited, errors raised as botocore raises them."""
+        if self.stop.is_set():
+            raise Stopped
+        if self._limiter is not None:
+            self._limiter.acquire(operation)
+        method = getattr(self._kms, method_name(operation))
+        try:
+            response: dict[str, Any] = method(**params)
+        except AmbiguousOutcome:
+            self._record(change, operation, params, "error", None, "AmbiguousOutcome")
+            raise
+        except Exception as exc:
+            error = _as_kms_error(operation, exc)
+            if error is not None:
+                self._record(change, operation, params, "error", error.request_id, error.code)
+                raise error from exc
+            # Connection errors that outlived botocore's retries, invalid parameters.
+            self._record(change, operation, params, "error", None, type(exc).__name__)
+            raise CallFailed(operation, type(exc).__name__, str(exc)) from exc
+        self._record(change, operation, params, "ok", _request_id(response), None, response)
+        return response
+
+    def _record(
+        self,
+        change: Change,
+        operation: str,
+        params: Mapping[str, Any],
+        outcome: str,
+        request_id: str | None,
+        error_code: str | None,
+        response: Mapping[str, Any] | None = None,
+    ) -> None:
+        if self._audit is None:
+            return
+        key_id = params.get("KeyId") or params.get("TargetKeyId")
+        if operation == "CreateKey" and response is not None:
+            key_id = response.get("KeyMetadata", {}).get("KeyId")
+        alias = params.get("AliasName")
+        if isinstance(key_id, str) and key_id.startswith("alias/"):
+            alias, key_id = key_id, None
+        grant = params.get("GrantId") or params.get("Name")
+        self._audit.record(
+            operation=operation,
+            outcome=outcome,
+            address=change.address,
+            key_id=key_id if isinstance(key_id, str) else None,
+            alias=alias if isinstance(alias, str) else None,
+            grant=grant if isinstance(grant, str) else None,
+            request_id=request_id,
+            error_code=error_code,
+        )
+
+    def _call_consistent(
+        self, change: Change, operation: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A call retried (bounded) while its error is KMS eventual consistency."""
+        delays = self._retry.delays()
+        while True:
+            try:
+                return self._call(change, operation, params)
+            except KmsCallError as exc:
+                if not self._is_eventual_consistency(operation, params, exc):
+                    raise
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                self._notify(change, f"{exc.code}: {exc.message}; retrying in {delay:.1f}s")
+                self._retry.sleep(delay)
+
+    def _is_eventual_consistency(
+        self, operation: str, params: Mapping[str, Any], exc: KmsCallError
+    ) -> bool:
+        code, message = exc.code, exc.message
+        if code == "MalformedPolicyDocumentException":
+            # A principal IAM created moments ago; never the lockout-safety refusal.
+            return operation in ("CreateKey", "PutKeyPolicy") and (
+                "invalid principal" in message.lower()
+            )
+        if code in ("NotFoundException", "KMSInvalidStateException"):
+            key_id = params.get("KeyId") or params.get("TargetKeyId")
+            with self._lock:
+                return isinstance(key_id, str) and bare_key_id(key_id) in self._created
+        return False
+
+    def _call_unless_gone(self, change: Change, operation: str, params: Mapping[str, Any]) -> None:
+        """Delete-like calls: what is already gone counts as done."""
+        try:
+            self._call_consistent(change, operation, params)
+        except KmsCallError as exc:
+            if exc.code != "NotFoundException":
+                raise
+
+    # ---- reads the writes need -------------------------------------------------------
+
+    def _describe(self, change: Change, key_id: str) -> dict[str, Any]:
+        response = self._call_consistent(change, "DescribeKey", {"KeyId": key_id})
+        metadata: dict[str, Any] = response["KeyMetadata"]
+        return metadata
+
+    def _key_state(self, change: Change, key_id: str) -> KeyState | None:
+        state = self._describe(change, key_id).get("KeyState")
+        try:
+            return KeyState(state)
+        except ValueError:
+            return None
+
+    def _tags(self, change: Change, key_id: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        params: dict[str, Any] = {"KeyId": key_id}
+        while True:
+            response = self._call_consistent(change, "ListResourceTags", params)
+            tags.update({t["TagKey"]: t["TagValue"] for t in response.get("Tags", [])})
+            if not response.get("Truncated") or not response.get("NextMarker"):
+                return tags
+            params = {"KeyId": key_id, "Marker": response["NextMarker"]}
+
+    def _grants(self, change: Change, key_id: str) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"KeyId": key_id}
+        while True:
+            response = self._call_consistent(change, "ListGrants", params)
+            yield from response.get("Grants", [])
+            if not response.get("Truncated") or not response.get("NextMarker"):
+                return
+            params = {"KeyId": key_id, "Marker": response["NextMarker"]}
+
+    def _find_key(self, change: Change, stack: str, name: str) -> str | None:
+        """The usable key tagged as `stack`/`name`, if one exists (a lost CreateKey answer)."""
+        params: dict[str, Any] = {"Limit": 1000}
+        while True:
+            response = self._call(change, "ListKeys", params)
+            for entry in response.get("Keys", []):
+                key_id = str(entry["KeyId"])
+                try:
+                    tags = self._tags(change, key_id)
+                except KmsCallError:
+                    continue  # AWS managed keys and keys we may not read are not ours
+                if tags.get(TAG_STACK) != stack or tags.get(TAG_KEY) != name:
+                    continue
+                metadata = self._describe(change, key_id)
+                if metadata.get("KeyState") not in ("PendingDeletion", "PendingReplicaDeletion"):
+                    return key_id
+            if not response.get("Truncated") or not response.get("NextMarker"):
+                return None
+            params = {"Limit": 1000, "Marker": response["NextMarker"]}
+
+    # ---- the writes that need care ---------------------------------------------------
+
+    def _create_key(self, change: Change, params: dict[str, Any]) -> str:
+        tags = {t["TagKey"]: t["TagValue"] for t in params.get("Tags", [])}
+        stack, name = tags[TAG_STACK], tags[TAG_KEY]
+        last: AmbiguousOutcome | None = None
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
+            try:
+                response = self._call_consistent(change, "CreateKey", params)
+                return str(response["KeyMetadata"]["KeyId"])
+            except AmbiguousOutcome as exc:
+                last = exc
+            # The key may exist although the answer was lost: find it before creating again.
+            # The lookup is eventually consistent too, so look more than once.
+            lookups = self._retry.delays()
+            for lookup in range(LOOKUPS_AFTER_AMBIGUOUS_CREATE):
+                if lookup:
+                    self._notify(change, f"{last}; key not found yet, looking again")
+                    self._retry.sleep(next(lookups, 0.0))
+                found = self._find_key(change, stack, name)
+                if found is not None:
+                    self._notify(change, f"CreateKey answer was lost; adopted key {found}")
+                    return found
+            self._notify(change, f"{last}; no such key exists, creating it again")
+        assert last is not None
+        raise CallFailed("CreateKey", "AmbiguousOutcome", last.detail)
+
+    def _create_grant(self, change: Change, params: dict[str, Any]) -> None:
+        key_id = str(params["KeyId"])
+
+        def exists() -> bool:
+            return any(grant_matches(live, params) for live in self._grants(change, key_id))
+
+        if exists():
+            return
+        last: AmbiguousOutcome | None = None
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
+            try:
+                # The answer holds a grant token: it is dropped here, never logged or kept.
+                self._call_consistent(change, "CreateGrant", params)
+                return
+            except AmbiguousOutcome as exc:
+                last = exc
+            if exists():
+                return
+        assert last is not None
+        raise CallFailed("CreateGrant", "AmbiguousOutcome", last.detail)
+
+    def _create_alias(self, change: Change, params: dict[str, Any]) -> None:
+        try:
+            self._call_consistent(change, "CreateAlias", params)
+        except KmsCallError as exc:
+            if exc.code != "AlreadyExistsException":
+                raise
+            alias, target = str(params["AliasName"]), bare_key_id(str(params["TargetKeyId"]))
+            try:
+                current = str(self._describe(change, alias)["KeyId"])
+            except KmsCallError:
+                current = "(unknown)"
+            if current != target:
+                raise CallFailed(
+                    "CreateAlias",
+                    "AlreadyExistsException",
+                    f"{alias} already exists and points at key {current}, not {target};"
+                    " run plan again",
+                ) from exc
+
+    def _schedule_key_deletion(self, change: Change, params: dict[str, Any]) -> None:
+        key_id = str(params["KeyId"])
+        if self._gate_recheck:
+            tags = self._tags(change, key_id)
+            protection = tags.get(TAG_PROTECTION)
+            if protection != "false":
+                shown = "missing" if protection is None else f'"{protection}"'
+                raise CallFailed(
+                    "ScheduleKeyDeletion",
+                    "DeletionProtected",
+                    f"refused by the safety gate: key {key_id} has {TAG_PROTECTION} {shown}"
+                    ' on the live key (must be "false"); set deletion.protected: false for'
+                    " this key, apply that, then delete",
+                )
+            if tags.get(TAG_STACK) != self._stack:
+                raise CallFailed(
+                    "ScheduleKeyDeletion",
+                    "NotManaged",
+                    f"refused by the safety gate: key {key_id} is not tagged"
+                    f" {TAG_STACK}={self._stack} any more",
+                )
+        if self._key_state(change, key_id) is KeyState.PENDING_DELETION:
+            return
+        try:
+            self._call(change, "ScheduleKeyDeletion", params)
+        except KmsCallError as exc:
+            if not (exc.code == "KMSInvalidStateException" and "pending deletion" in exc.message):
+                raise
+        # A 200 is not proof: confirm the key really is pending deletion now.
+        delays = self._retry.delays()
+        for read in range(CONFIRM_READS):
+            state = self._key_state(change, key_id)
+            if state is KeyState.PENDING_DELETION:
+                return
+            delay = next(delays, None)
+            if delay is None or read == CONFIRM_READS - 1:
+                break
+            self._retry.sleep(delay)
+        raise CallFailed(
+            "ScheduleKeyDeletion",
+            "NotScheduled",
+            f"KMS accepted the call but key {key_id} is {state.value if state else 'unknown'},"
+            " not PendingDeletion",
+        )

@@ -1,0 +1,290 @@
+"""`kmsplan apply PATH...` / `kmsplan apply --plan FILE`: make live KMS match the manifests.
+
+Plans, shows the plan, asks for `yes`, then runs the changes through the applier. Refuses
+before its first write when:
+
+- anything in the plan is blocked by the safety gate (exit 1; the message names each blocked
+  change, why, and the flag or change that unblocks it — the same plan with `--detailed-exitcode`
+  exits 3 from `kmsplan plan`);
+- there is no approval: stdin is not a terminal and `--auto-approve` was not given (exit 1);
+- `--plan FILE` is stale: live KMS changed since the plan was saved (exit 1, naming what).
+
+Exit 0 when everything was applied (or there was nothing to do), 1 when any change failed —
+with what was done and what was not; re-running apply converges.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kmsplan.apply import (
+    ApplyEvent,
+    ApplyResult,
+    ChangeStatus,
+    EventKind,
+    apply_plan,
+    check_plan,
+)
+from kmsplan.audit import AuditLog
+from kmsplan.errors import ExitCode, KmsplanError, RefusedError
+from kmsplan.model import Key, Stack
+from kmsplan.options import aws_options, gate_from_kwargs, gate_options
+from kmsplan.plan.types import Action, GateOptions, Plan
+
+if TYPE_CHECKING:
+    from kmsplan.aws.client import AwsClients
+
+CONVERGE_HINT = (
+    "Re-run kmsplan apply to finish: every step is safe to repeat, and the next plan shows "
+    "only what remains."
+)
+
+_STARTING = {
+    Action.CREATE: "creating",
+    Action.UPDATE: "updating",
+    Action.DELETE: "deleting",
+    Action.RESTORE: "restoring",
+}
+_FINISHED = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.DELETE: "deleted",
+    Action.RESTORE: "restored",
+}
+
+
+@click.command("apply")
+@click.argument("paths", nargs=-1, type=click.Path(dir_okay=True))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Apply a plan saved by `kmsplan plan --out`, if live KMS still matches it.",
+)
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Append one JSON line per KMS API call to this file (no policies, no secrets).",
+)
+@click.option("--no-color", is_flag=True, help="Never colour the plan.")
+@aws_options
+@gate_options
+def command(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    plan_file: str | None,
+    log_file: str | None,
+    no_color: bool,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    parallelism: int,
+    **gate_flags: Any,
+) -> int:
+    """Apply the changes that make live KMS match the manifests in PATH... .
+
+    Shows the plan and asks for 'yes' (--auto-approve skips the question; without a terminal
+    it is required). Refuses the whole run, before any change, when the safety gate blocks
+    anything in the plan. With --plan FILE, applies a saved plan only if live KMS still
+    matches it (PATH... is then not given: the saved plan carries its stack and gate flags).
+
+    Exit codes: 0 applied (or nothing to do); 1 refused, or a change failed.
+    """
+    from kmsplan.commands.plan import render, use_color
+
+    gate = gate_from_kwargs(gate_flags)
+    if plan_file is not None:
+        plan, clients = _saved_plan(
+            plan_file,
+            paths=paths,
+            gate=gate,
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+            parallelism=parallelism,
+        )
+    else:
+        if not paths:
+            raise click.UsageError("give the manifests to apply (PATH...) or --plan FILE")
+        from kmsplan.runner import build_plan
+
+        plan, clients = build_plan(
+            list(paths),
+            profile=profile,
+            region=region,
+            endpoint_url=endpoint_url,
+            parallelism=parallelism,
+            gate=gate,
+        )
+
+    click.echo(render(plan, "text", color=use_color(no_color=no_color)), nl=False)
+    if not plan.has_changes:
+        return int(ExitCode.OK)
+    check_plan(plan)
+    approve(auto_approve=auto_approve)
+    result = run(plan, clients, log_file=log_file)
+    click.echo(report(result), err=not result.ok)
+    return int(ExitCode.OK if result.ok else ExitCode.ERROR)
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def approve(*, auto_approve: bool) -> None:
+    """Ask for exactly 'yes'; refuse without a terminal unless --auto-approve."""
+    if auto_approve:
+        return
+    if not stdin_is_terminal():
+        raise RefusedError(
+            "refusing to apply without approval: stdin is not a terminal, so nobody can "
+            "answer 'yes'; review the plan and re-run with --auto-approve. Nothing was changed"
+        )
+    click.echo("\nDo you want to apply these changes? Only 'yes' will be accepted.")
+    answer = click.prompt("Enter a value", default="", show_default=False)
+    if answer.strip() != "yes":
+        raise RefusedError("apply cancelled: the answer was not 'yes'. Nothing was changed")
+
+
+def run(plan: Plan, clients: AwsClients, *, log_file: str | None) -> ApplyResult:
+    """Apply `plan` with the planning run's clients, printing progress on stderr."""
+
+    def apply(audit: AuditLog | None) -> ApplyResult:
+        return apply_plan(
+            plan,
+            clients.kms,
+            parallelism=clients.parallelism,
+            # The clients rate-limit every request they send (retries included).
+            limiter=None,
+            on_event=print_progress,
+            audit=audit,
+        )
+
+    click.echo("", err=True)
+    try:
+        if log_file is None:
+            return apply(None)
+        try:
+            with AuditLog.open(log_file) as audit:
+                return apply(audit)
+        except OSError as exc:
+            raise KmsplanError(f"cannot write the audit log {log_file}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        raise KmsplanError(
+            "apply interrupted: no new call was started after the interrupt; the calls made "
+            f"before it stand. {CONVERGE_HINT}"
+        ) from None
+
+
+def print_progress(event: ApplyEvent) -> None:
+    click.echo(progress_line(event), err=True)
+
+
+def progress_line(event: ApplyEvent) -> str:
+    change = event.change
+    if event.kind is EventKind.STARTED:
+        return f"{change.address}: {_STARTING[change.action]}..."
+    if event.kind is EventKind.RETRYING:
+        return f"{change.address}: {event.message}"
+    outcome = event.outcome
+    assert outcome is not None
+    if outcome.status is ChangeStatus.DONE:
+        suffix = f" [id={outcome.key_id}]" if outcome.key_id else ""
+        return f"{change.address}: {_FINISHED[change.action]}{suffix}"
+    return outcome.describe()
+
+
+def report(result: ApplyResult) -> str:
+    counts = (
+        f"{result.count(Action.CREATE)} added, {result.count(Action.UPDATE)} changed, "
+        f"{result.count(Action.DELETE)} deleted"
+    )
+    if result.count(Action.RESTORE):
+        counts += f", {result.count(Action.RESTORE)} restored"
+    if result.ok:
+        return f"\nApply complete: {counts}."
+    lines = [f"\nApply failed: {counts}; these changes were not completed:"]
+    for outcome in result.outcomes:
+        if outcome.status is not ChangeStatus.DONE:
+            lines.append(f"  {outcome.describe()}")
+    lines.append(CONVERGE_HINT)
+    return "\n".join(lines)
+
+
+# ---- saved plans -------------------------------------------------------------------------
+
+
+def _saved_plan(
+    path: str,
+    *,
+    paths: tuple[str, ...],
+    gate: GateOptions,
+    profile: str | None,
+    region: str | None,
+    endpoint_url: str | None,
+    parallelism: int,
+) -> tuple[Plan, AwsClients]:
+    """Load a saved plan and refuse it unless live KMS still matches its fingerprint."""
+    from kmsplan.aws.client import AwsClients
+    from kmsplan.plan import planfile
+
+    if paths:
+        raise click.UsageError("give either PATH... or --plan FILE, not both")
+    if gate != GateOptions():
+        raise click.UsageError(
+            "the gate flags of a saved plan are the ones it was planned with; "
+            "plan again with the flags you want instead of passing them to apply --plan"
+        )
+    plan = planfile.read(path)
+    if region is not None and region != plan.region:
+        raise RefusedError(
+            f"the saved plan is for Region {plan.region}, not {region}; nothing was changed"
+        )
+    clients = AwsClients.create(
+        profile=profile, region=plan.region, endpoint_url=endpoint_url, parallelism=parallelism
+    )
+    current = current_fingerprint(plan, clients)
+    stale = planfile.stale_objects(plan.fingerprint, current)
+    if stale:
+        shown = ", ".join(stale[:10]) + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
+        raise RefusedError(
+            f"stale plan: live KMS changed since {path} was saved ({shown}); "
+            "run kmsplan plan again. Nothing was changed"
+        )
+    return plan, clients
+
+
+def current_fingerprint(plan: Plan, clients: AwsClients) -> Mapping[str, str]:
+    """Read live KMS again the way the saved plan's run read it, and fingerprint it."""
+    from kmsplan.aws.client import caller_identity
+    from kmsplan.aws.reader import read_live
+    from kmsplan.plan.planfile import fingerprint
+    from kmsplan.runner import with_usage
+
+    account_id, caller_arn = caller_identity(clients)
+    if account_id != plan.account_id:
+        raise RefusedError(
+            f"the saved plan is for account {plan.account_id}, but the credentials are for "
+            f"account {account_id} ({caller_arn}); nothing was changed"
+        )
+    saved = plan.fingerprint
+    principals = sorted(a.removeprefix("principal.") for a in saved if a.startswith("principal."))
+    usage = sorted(a.removeprefix("usage.") for a in saved if a.startswith("usage."))
+    # The keys the plan creates were declared but not found: the reader looks harder for
+    # declared keys it does not find, so declare the same ones to read the same way.
+    created = tuple(
+        Key(name=c.key)
+        for c in plan.changes
+        if c.action is Action.CREATE and c.address == f"key.{c.key}"
+    )
+    stack = Stack(name=plan.stack, region=plan.region, keys=created)
+    live = read_live(clients, stack, check_principals=principals)
+    return fingerprint(with_usage(clients, live, usage))

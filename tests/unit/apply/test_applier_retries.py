@@ -1,0 +1,318 @@
+"""Retries the applier owns: KMS eventual consistency, and CreateKey / CreateGrant answers lost
+in transit. KMS behaviours moto lacks (invalid-principal propagation, the lockout refusal, a
+200 that schedules nothing) are played by botocore's Stubber."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from apply_plans import (
+    ALLOW_DELETE,
+    call,
+    change,
+    create_key,
+    grant_create,
+    identity_tags,
+    key_deletion,
+    plan,
+)
+from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from kmsplan.apply import (
+    AmbiguousOutcome,
+    ApplyEvent,
+    ApplyResult,
+    ChangeStatus,
+    EventKind,
+    RetryPolicy,
+    apply_plan,
+    guard,
+)
+from kmsplan.plan.types import Action, Plan, Resource, ref
+
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+INVALID_PRINCIPALS = "Policy contains a statement with one or more invalid principals."
+LOCKOUT = "The new key policy will not allow you to update the key policy in the future."
+
+
+class RecordedSleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def policy(sleeps: RecordedSleeps, total: float = 120.0) -> RetryPolicy:
+    return RetryPolicy(max_total_seconds=total, sleep=sleeps, jitter=lambda: 1.0)
+
+
+def run(the_plan: Plan, kms: Any, retry: RetryPolicy) -> tuple[ApplyResult, list[ApplyEvent]]:
+    events: list[ApplyEvent] = []
+    result = apply_plan(
+        the_plan, kms, parallelism=1, limiter=None, on_event=events.append, audit=None, retry=retry
+    )
+    return result, events
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Any, Stubber]]:
+    kms = boto3.client("kms", region_name="us-east-1")
+    with Stubber(kms) as stubber:
+        yield kms, stubber
+        stubber.assert_no_pending_responses()
+
+
+def put_policy_change() -> Any:
+    return change(
+        "key.orders",
+        Resource.KEY,
+        Action.UPDATE,
+        "orders",
+        call("PutKeyPolicy", KeyId=KEY_ID, Policy='{"Version": "2012-10-17"}'),
+    )
+
+
+def test_a_principal_not_yet_visible_to_kms_is_retried_until_it_is(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, stubber = stubbed
+    for _ in range(2):
+        stubber.add_client_error(
+            "put_key_policy", "MalformedPolicyDocumentException", INVALID_PRINCIPALS
+        )
+    stubber.add_response("put_key_policy", {})
+    sleeps = RecordedSleeps()
+    result, events = run(plan(put_policy_change()), kms, policy(sleeps))
+    assert result.ok
+    assert sleeps.delays == [1.0, 2.0]
+    retries = [e.message for e in events if e.kind is EventKind.RETRYING]
+    assert retries == [
+        f"MalformedPolicyDocumentException: {INVALID_PRINCIPALS}; retrying in 1.0s",
+        f"MalformedPolicyDocumentException: {INVALID_PRINCIPALS}; retrying in 2.0s",
+    ]
+
+
+def test_invalid_principal_retries_stop_when_the_time_budget_is_spent(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, stubber = stubbed
+    # Budget 10 s with delays 1, 2, 4 (=7; the next, 8, would exceed it): 4 attempts.
+    for _ in range(4):
+        stubber.add_client_error(
+            "put_key_policy", "MalformedPolicyDocumentException", INVALID_PRINCIPALS
+        )
+    sleeps = RecordedSleeps()
+    result, _ = run(plan(put_policy_change()), kms, policy(sleeps, total=10.0))
+    outcome = result.outcome("key.orders")
+    assert outcome is not None and outcome.status is ChangeStatus.FAILED
+    assert (outcome.error_code, outcome.error_message) == (
+        "MalformedPolicyDocumentException",
+        INVALID_PRINCIPALS,
+    )
+    assert sleeps.delays == [1.0, 2.0, 4.0]
+
+
+def test_the_lockout_refusal_is_never_retried(stubbed: tuple[Any, Stubber]) -> None:
+    kms, stubber = stubbed
+    stubber.add_client_error("put_key_policy", "MalformedPolicyDocumentException", LOCKOUT)
+    sleeps = RecordedSleeps()
+    result, _ = run(plan(put_policy_change()), kms, policy(sleeps))
+    outcome = result.outcome("key.orders")
+    assert outcome is not None and outcome.error_message == LOCKOUT
+    assert sleeps.delays == []
+
+
+def test_not_found_right_after_create_in_the_same_run_is_retried(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, stubber = stubbed
+    stubber.add_response("create_key", {"KeyMetadata": {"KeyId": KEY_ID}})
+    stubber.add_client_error("enable_key_rotation", "NotFoundException", f"{KEY_ID} not found")
+    stubber.add_response("enable_key_rotation", {}, {"KeyId": KEY_ID})
+    sleeps = RecordedSleeps()
+    the_plan = plan(create_key("orders", call("EnableKeyRotation", KeyId=ref("key.orders"))))
+    result, _ = run(the_plan, kms, policy(sleeps))
+    assert result.ok
+    assert sleeps.delays == [1.0]
+
+
+def test_not_found_on_a_key_this_run_did_not_create_is_not_retried(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, stubber = stubbed
+    stubber.add_client_error("enable_key_rotation", "NotFoundException", f"{KEY_ID} not found")
+    sleeps = RecordedSleeps()
+    update = change(
+        "key.orders", Resource.KEY, Action.UPDATE, "orders", call("EnableKeyRotation", KeyId=KEY_ID)
+    )
+    result, _ = run(plan(update), kms, policy(sleeps))
+    assert not result.ok
+    assert sleeps.delays == []
+
+
+def test_a_deletion_kms_accepted_but_did_not_schedule_is_reported_as_failed(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, stubber = stubbed
+    tags = identity_tags("old", protected=False)
+    enabled = {"KeyMetadata": {"KeyId": KEY_ID, "KeyState": "Enabled"}}
+    stubber.add_response("list_resource_tags", {"Tags": tags})
+    stubber.add_response("describe_key", enabled)
+    stubber.add_response("schedule_key_deletion", {"KeyId": KEY_ID})
+    for _ in range(5):
+        stubber.add_response("describe_key", enabled)
+    result, _ = run(
+        plan(key_deletion("old", KEY_ID), gate=ALLOW_DELETE), kms, policy(RecordedSleeps())
+    )
+    outcome = result.outcome("key.old")
+    assert outcome is not None and outcome.status is ChangeStatus.FAILED
+    assert (outcome.error_code, outcome.error_message) == (
+        "NotScheduled",
+        f"KMS accepted the call but key {KEY_ID} is Enabled, not PendingDeletion",
+    )
+
+
+def test_scheduling_deletion_answered_already_pending_is_success(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, stubber = stubbed
+    stubber.add_response("list_resource_tags", {"Tags": identity_tags("old", protected=False)})
+    stubber.add_response("describe_key", {"KeyMetadata": {"KeyId": KEY_ID, "KeyState": "Enabled"}})
+    # Real KMS answers this when a lost-answer retry reaches a key already scheduled.
+    stubber.add_client_error(
+        "schedule_key_deletion",
+        "KMSInvalidStateException",
+        f"arn:aws:kms:us-east-1:123456789012:key/{KEY_ID} is pending deletion.",
+    )
+    stubber.add_response(
+        "describe_key", {"KeyMetadata": {"KeyId": KEY_ID, "KeyState": "PendingDeletion"}}
+    )
+    result, _ = run(
+        plan(key_deletion("old", KEY_ID), gate=ALLOW_DELETE), kms, policy(RecordedSleeps())
+    )
+    assert result.ok
+
+
+# ---- lost answers: the guard --------------------------------------------------------
+
+
+def _answer(status: int, body: bytes) -> AWSResponse:
+    return AWSResponse("https://kms.us-east-1.amazonaws.com/", status, {}, _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def scripted_client(answers: list[tuple[int, bytes]], sent: list[str]) -> Any:
+    """A KMS client whose requests never leave the process: each is answered from `answers`."""
+    kms = boto3.client(
+        "kms",
+        region_name="us-east-1",
+        config=boto3.session.Config(retries={"mode": "standard", "total_max_attempts": 5}),
+    )
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request.headers["X-Amz-Target"].decode().split(".")[-1])
+        status, body = answers.pop(0)
+        return _answer(status, body)
+
+    kms.meta.events.register("before-send.kms", answer)
+    return kms
+
+
+THROTTLED = (400, b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
+INTERNAL = (500, b'{"__type": "KMSInternalException", "message": "internal"}')
+CREATED = (200, b'{"KeyMetadata": {"KeyId": "%s"}}' % KEY_ID.encode())
+
+
+def test_guard_turns_a_5xx_create_key_into_an_ambiguous_outcome_without_retrying() -> None:
+    sent: list[str] = []
+    kms = scripted_client([INTERNAL, CREATED], sent)
+    guard.install(kms)
+    with pytest.raises(AmbiguousOutcome) as lost:
+        kms.create_key()
+    assert str(lost.value) == "CreateKey: outcome unknown (HTTP 500 KMSInternalException)"
+    assert sent == ["CreateKey"]
+
+
+def test_guard_lets_botocore_retry_a_throttled_create_key() -> None:
+    sent: list[str] = []
+    kms = scripted_client([THROTTLED, THROTTLED, CREATED], sent)
+    guard.install(kms)
+    guard.install(kms)  # registering twice must not double the hook
+    assert kms.create_key()["KeyMetadata"]["KeyId"] == KEY_ID
+    assert sent == ["CreateKey", "CreateKey", "CreateKey"]
+
+
+def test_guard_leaves_other_operations_to_botocore_retries() -> None:
+    sent: list[str] = []
+    kms = scripted_client([INTERNAL, (200, b"{}")], sent)
+    guard.install(kms)
+    kms.enable_key(KeyId=KEY_ID)
+    assert sent == ["EnableKey", "EnableKey"]
+
+
+def test_a_lost_create_key_answer_with_no_key_behind_it_creates_the_key_once() -> None:
+    sent: list[str] = []
+    empty_list = (200, b'{"Keys": [], "Truncated": false}')
+    kms = scripted_client([INTERNAL, empty_list, empty_list, empty_list, CREATED], sent)
+    sleeps = RecordedSleeps()
+    result, events = run(plan(create_key("orders")), kms, policy(sleeps))
+    assert result.ok and result.created_keys == {"key.orders": KEY_ID}
+    assert sent == ["CreateKey", "ListKeys", "ListKeys", "ListKeys", "CreateKey"]
+    assert events[-2].message == (
+        "CreateKey: outcome unknown (HTTP 500 KMSInternalException); no such key exists,"
+        " creating it again"
+    )
+
+
+@pytest.fixture
+def moto_kms() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("kms", region_name="us-east-1")
+
+
+def lose_answers(kms: Any, operation: str, count: int) -> None:
+    """The call reaches KMS and takes effect, but the client gets HTTP 500 (`count` times)."""
+    remaining = [count]
+
+    def lose(event_name: str, **_: Any) -> AWSResponse | None:
+        if event_name.endswith(operation) and remaining[0] > 0:
+            remaining[0] -= 1
+            return _answer(*INTERNAL)
+        return None
+
+    # Moto's own before-send handler still runs (the call takes effect); ours answers first.
+    kms.meta.events.register_first("before-send.kms", lose)
+
+
+def test_a_created_key_whose_answer_was_lost_is_found_and_adopted_not_duplicated(
+    moto_kms: Any,
+) -> None:
+    lose_answers(moto_kms, "CreateKey", 1)
+    result, events = run(plan(create_key("orders")), moto_kms, policy(RecordedSleeps()))
+    keys = moto_kms.list_keys()["Keys"]
+    assert len(keys) == 1
+    assert result.ok and result.created_keys == {"key.orders": keys[0]["KeyId"]}
+    assert events[-2].message == f"CreateKey answer was lost; adopted key {keys[0]['KeyId']}"
+
+
+def test_a_created_grant_whose_answer_was_lost_is_not_duplicated(moto_kms: Any) -> None:
+    key_id = moto_kms.create_key(Tags=identity_tags("orders"))["KeyMetadata"]["KeyId"]
+    lose_answers(moto_kms, "CreateGrant", 1)
+    result, _ = run(
+        plan(grant_create("orders", "lambda", target=key_id)), moto_kms, policy(RecordedSleeps())
+    )
+    assert result.ok
+    assert len(moto_kms.list_grants(KeyId=key_id)["Grants"]) == 1
