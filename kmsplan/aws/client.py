@@ -186,8 +186,12 @@ def error_from_client_error(operation: str, exc: botocore.exceptions.ClientError
     error = exc.response.get("Error", {})
     code = str(error.get("Code") or "Unknown")
     message = str(error.get("Message") or "")
-    if not message:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if message.lstrip().startswith("<"):
+        # Not an AWS error document: a proxy's or an emulator's HTML error page (moto answers
+        # unimplemented operations this way). Its markup helps nobody reading a plan.
+        message = f"HTTP {status}: the endpoint answered with an error page, not an AWS error"
+    elif not message:
         message = f"(no message; HTTP {status})" if status else "(no message)"
     return AwsError(operation, code, message)
 

@@ -175,6 +175,19 @@ def test_error_without_message_names_the_http_status() -> None:
             call(clients.kms, "DescribeKey", KeyId=KEY_ID)
 
 
+def test_an_html_error_page_is_not_quoted_into_the_message() -> None:
+    clients = make()
+    page = "<!doctype html>\n<html><title>500 Internal Server Error</title></html>"
+    with Stubber(clients.kms) as stub:
+        stub.add_client_error("get_key_last_usage", "500", page, 500)
+        with pytest.raises(AwsError) as info:
+            call(clients.kms, "GetKeyLastUsage", KeyId=KEY_ID)
+    assert str(info.value) == (
+        "GetKeyLastUsage failed: 500: HTTP 500: the endpoint answered with an error page, "
+        "not an AWS error"
+    )
+
+
 def test_missing_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
