@@ -19,17 +19,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from kmsplan.commands import validate
+    from kmsplan.commands import apply, demo, lint, local_kms, plan, validate
 
-    cli.add_command(validate.command)
-    # Commands whose modules are not there yet are simply not offered.
-    for name in ("plan", "apply", "lint", "demo", "local_kms"):
-        try:
-            module = __import__(f"kmsplan.commands.{name}", fromlist=["command"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"kmsplan.commands.{name}":
-                raise
-            continue
+    for module in (validate, plan, apply, lint, demo, local_kms):
         cli.add_command(module.command)
 
 
