@@ -91,7 +91,7 @@ def default_examples() -> Path:
     return beside if beside.is_dir() else here
 
 
-@click.command("demo")
+@click.command("demo", short_help="Try validate, plan and apply on a local emulator, no AWS.")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def command(path: Path | None) -> int:
     """Try kmsplan with no AWS account: validate, plan, apply, plan again (no changes), watch

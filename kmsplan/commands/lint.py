@@ -19,7 +19,7 @@ FORMATS = ("text", "json", "sarif")
 FAIL_ON = ("error", "warning", "never")
 
 
-@click.command("lint")
+@click.command("lint", short_help="Review key policies, grants, rotation and deletion settings.")
 @paths_argument
 @click.option(
     "--live",

@@ -14,7 +14,7 @@ def wait_for_interrupt() -> None:
         time.sleep(3600)
 
 
-@click.command("local-kms")
+@click.command("local-kms", short_help="Run a local KMS emulator (moto) on 127.0.0.1.")
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
@@ -32,7 +32,10 @@ def command(port: int) -> None:
         click.echo(f"Local KMS emulator listening on {endpoint}")
         click.echo("Point kmsplan at it (any credentials work; nothing leaves this machine):")
         click.echo("  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
-        click.echo(f"  kmsplan plan --endpoint-url {endpoint} --region {REGION} examples/")
+        # One stack: examples/ as a whole holds several, which plan refuses to merge.
+        click.echo(
+            f"  kmsplan plan --endpoint-url {endpoint} --region {REGION} examples/minimal.yaml"
+        )
         click.echo("Keys live in memory only. Press Ctrl-C to stop.")
         try:
             wait_for_interrupt()

@@ -8,7 +8,7 @@ from kmsplan.manifest import load
 from kmsplan.options import paths_argument
 
 
-@click.command("validate")
+@click.command("validate", short_help="Check manifests (YAML, schema, KMS rules), no AWS calls.")
 @paths_argument
 def command(paths: tuple[str, ...]) -> None:
     """Validate manifests: YAML, schema and KMS rules, with no AWS call.

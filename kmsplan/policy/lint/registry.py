@@ -17,8 +17,10 @@ from kmsplan.policy.rules import (
     rotation_disabled,
     rotation_period,
     rsa_2048_encryption,
+    service_confused_deputy,
     short_deletion_window,
     unique_id_principals,
+    unknown_suppression,
     unrestricted_create_grant,
     wildcard_actions,
 )
@@ -40,6 +42,8 @@ RULES: tuple[Rule, ...] = (
     rsa_2048_encryption.RULE,  # KMS014
     policy_size.RULE,  # KMS015
     unique_id_principals.RULE,  # KMS016
+    unknown_suppression.RULE,  # KMS017
+    service_confused_deputy.RULE,  # KMS018
 )
 
 RULE_IDS: frozenset[str] = frozenset(rule.id for rule in RULES)

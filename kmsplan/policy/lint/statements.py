@@ -116,6 +116,41 @@ def has_narrowing_condition(statement: Statement, keys: Iterable[str]) -> bool:
     return any(narrowing(c, wanted) for c in statement.conditions)
 
 
+def limited_to_aws_services(statement: Statement) -> bool:
+    """Whether grant management in `statement` is confined to AWS services acting for the
+    caller: `kms:GrantIsForAWSResource` is true (the console's "key users" statement), or a
+    `kms:ViaService` condition names the services (the AWS managed key pattern) — both hold
+    only when an integrated service such as EBS or RDS sends the request."""
+    return any(
+        (
+            c.key.lower() == "kms:grantisforawsresource"
+            and c.operator.lower() in ("bool", "stringequals", "stringequalsignorecase")
+            and {v.lower() for v in c.values} == {"true"}
+        )
+        or narrowing(c, ("kms:viaservice",))
+        for c in statement.conditions
+    )
+
+
+def key_administrators(statements: Iterable[LocatedStatement]) -> frozenset[str]:
+    """AWS principals that an unconditional Allow lets call kms:PutKeyPolicy: they can give
+    themselves any other permission, so rules about narrower powers do not report them."""
+    return frozenset(
+        principal
+        for located in statements
+        if located.statement.principals is not None
+        and not located.statement.is_conditional
+        and located.statement.allows_action("kms:PutKeyPolicy")
+        for principal in located.statement.principals.aws
+        if principal != "*"
+    )
+
+
+def describe_principals(labels: Iterable[str]) -> str:
+    """Principals for a message; the public principal reads as what it means."""
+    return listing('every principal ("*")' if p == "*" else p for p in labels)
+
+
 def describe_actions(statement: Statement, *, limit: int = 4) -> str:
     """The statement's actions for a message: "kms:Decrypt, kms:Encrypt" or "every action
     except kms:Decrypt"."""

@@ -11,16 +11,10 @@ from kmsplan.policy.lint.statements import (
     LocatedStatement,
     grants_everything,
     is_own_root,
+    limited_to_aws_services,
     listing,
     policy_statements,
 )
-
-
-def _for_aws_services_only(located: LocatedStatement) -> bool:
-    return any(
-        c.key.lower() == "kms:grantisforawsresource" and c.values == frozenset({"true"})
-        for c in located.statement.conditions
-    )
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
@@ -31,7 +25,7 @@ def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
         # kms:* is KMS002's finding, NotAction KMS007's, a principal under "*" KMS001's.
         if s.effect != "Allow" or s.principals is None or grants_everything(s):
             continue
-        service_grants_only = _for_aws_services_only(located)
+        service_grants_only = limited_to_aws_services(s)
         for principal in s.principals.aws:
             if principal == "*" or is_own_root(principal, ctx.account_id):
                 continue

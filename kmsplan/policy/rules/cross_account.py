@@ -8,7 +8,9 @@ from kmsplan.model import Key
 from kmsplan.policy.lint.facts import CROSS_ACCOUNT_CONDITION_KEYS
 from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.policy.lint.statements import (
+    describe_actions,
     has_narrowing_condition,
+    limited_to_aws_services,
     listing,
     policy_statements,
     principal_account,
@@ -26,13 +28,17 @@ def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
         foreign = [p for p in s.principals.aws if principal_account(p) not in (None, own)]
         if not foreign or has_narrowing_condition(s, CROSS_ACCOUNT_CONDITION_KEYS):
             continue
+        # kms:GrantIsForAWSResource holds only when an AWS service calls for the principal
+        # (the console's "attachment of persistent resources" statement): already confined.
+        if limited_to_aws_services(s):
+            continue
         accounts = sorted({principal_account(p) or "" for p in foreign})
         yield Violation(
             path=located.element("Principal"),
             message=(
-                f"{located.label} allows {listing(foreign)} from account "
-                f"{', '.join(accounts)} (not {own}) with no kms:CallerAccount or "
-                "kms:ViaService condition"
+                f"{located.label} allows {describe_actions(s)} to {listing(foreign)} of "
+                f"{'account' if len(accounts) == 1 else 'accounts'} {', '.join(accounts)} "
+                f"(the key is in {own}) with no kms:CallerAccount or kms:ViaService condition"
             ),
         )
 

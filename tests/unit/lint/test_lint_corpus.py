@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from lint_helpers import EXAMPLES, FIXTURES, lint_file
 
-from kmsplan.policy.lint import RULES, Severity
+from kmsplan.manifest import load
+from kmsplan.policy.lint import RULES, Severity, lint_stack
 
 # Key in examples/bad -> the rule planted there.
 PLANTED = {
@@ -27,6 +28,8 @@ PLANTED = {
     "grant-without-constraint": "KMS013",
     "rsa-2048-for-encryption": "KMS014",
     "policy-near-size-limit": "KMS015",
+    "suppression-of-unknown-rule": "KMS017",
+    "service-principal-without-source-condition": "KMS018",
 }
 SUPPRESSED = {"retiring-key-unprotected-on-purpose": "KMS011"}
 
@@ -67,3 +70,22 @@ def test_realistic_stack_has_no_error_or_warning(stack: Path) -> None:
         if f.is_active and f.severity in (Severity.ERROR, Severity.WARNING)
     ]
     assert problems == []
+
+
+@pytest.mark.parametrize("declared_account", [True, False], ids=["account", "no-account"])
+def test_key_policies_as_aws_writes_them_give_no_finding_at_all(
+    declared_account: bool, tmp_path: Path
+) -> None:
+    """The default, console, CloudTrail, CloudWatch Logs and AWS-managed-key patterns and Deny
+    guards: the false positives IAM linters are known for must not happen here, whether or not
+    the manifest declares its account."""
+    source = FIXTURES / "aws-patterns" / "stack.yaml"
+    if declared_account:
+        findings = lint_file(source)
+    else:
+        text = source.read_text(encoding="utf-8")
+        assert 'account: "111122223333"\n' in text
+        stack = tmp_path / "stack.yaml"
+        stack.write_text(text.replace('account: "111122223333"\n', ""), encoding="utf-8")
+        findings = lint_stack(load([str(stack)]))
+    assert [f"{f.rule} {f.key}: {f.message}" for f in findings] == []

@@ -79,6 +79,42 @@ def test_suppression_of_one_rule_leaves_the_others_active() -> None:
     assert fails(findings, Severity.WARNING)
 
 
+
+def test_mistyped_suppression_is_reported_and_leaves_the_finding_it_meant_active() -> None:
+    key = _key(
+        deletion=Deletion(protected=False),
+        lint_disable=(
+            LintSuppression(rule="KMS11", reason="retiring it"),
+            LintSuppression(rule="kms011", reason="retiring it, spelled right"),
+            LintSuppression(rule="KMS0011", reason="retiring it again"),
+        ),
+    )
+    findings = lint_stack(_stack(key))
+    assert [(f.rule, f.path, f.suppressed) for f in findings] == [
+        ("KMS011", "keys.k.deletion.protected", True),
+        ("KMS017", "keys.k.lint.disable[0].rule", False),
+        ("KMS017", "keys.k.lint.disable[2].rule", False),
+    ]
+    assert findings[2].message == (
+        "lint.disable of key 'k' names rule 'KMS0011', which kmsplan does not have "
+        "(rules are KMS001 to KMS018): this entry suppresses nothing"
+    )
+    # A warning: it fails `--fail-on warning` but not the default `--fail-on error`.
+    assert not fails(findings, Severity.ERROR)
+    assert fails(findings, Severity.WARNING)
+
+
+def test_unknown_suppression_alone_suppresses_nothing() -> None:
+    key = _key(
+        deletion=Deletion(protected=False),
+        lint_disable=(LintSuppression(rule="KMS11", reason="retiring it"),),
+    )
+    assert [(f.rule, f.suppressed) for f in lint_stack(_stack(key))] == [
+        ("KMS011", False),
+        ("KMS017", False),
+    ]
+
+
 @pytest.mark.parametrize(
     ("severity", "threshold", "expected"),
     [

@@ -53,16 +53,21 @@ EXPECTED: dict[str, list[Expected]] = {
     "KMS005": [
         Expected("KMS005", "partner-unconditioned",
                  "keys.partner-unconditioned.policy.Statement[1].Principal", 18, 22,
-                 'Statement[1] ("PartnerDecrypt") allows arn:aws:iam::444455556666:root from '
-                 "account 444455556666 (not 111122223333) with no kms:CallerAccount or "
-                 "kms:ViaService condition"),
+                 'Statement[1] ("PartnerDecrypt") allows kms:Decrypt, kms:DescribeKey to '
+                 "arn:aws:iam::444455556666:root of account 444455556666 (the key is in "
+                 "111122223333) with no kms:CallerAccount or kms:ViaService condition"),
     ],
     "KMS006": [
         Expected("KMS006", "grants-for-anything",
                  "keys.grants-for-anything.policy.Statement[1].Action", 19, 19,
                  'Statement[1] ("OperatorGrants") allows kms:CreateGrant to '
-                 "arn:aws:iam::111122223333:role/operator without the condition "
-                 '"kms:GrantIsForAWSResource": "true"'),
+                 "arn:aws:iam::111122223333:role/operator without a condition that limits it "
+                 'to AWS services ("kms:GrantIsForAWSResource": "true" or kms:ViaService)'),
+        Expected("KMS006", "account-wide-grants",
+                 "keys.account-wide-grants.policy.Statement[1].Action", 35, 19,
+                 'Statement[1] ("AnyoneInTheAccountGrants") allows kms:CreateGrant to every '
+                 'principal ("*") without a condition that limits it to AWS services '
+                 '("kms:GrantIsForAWSResource": "true" or kms:ViaService)'),
     ],
     "KMS007": [
         Expected("KMS007", "allow-not-principal",
@@ -121,6 +126,26 @@ EXPECTED: dict[str, list[Expected]] = {
         Expected("KMS016", "deleted-role", "keys.deleted-role.policy", 9, 7,
                  "the live policy of key 'deleted-role' names AROAEXAMPLEROLEID1234: IAM unique "
                  "ids left behind by deleted roles or users; those statements match nobody now"),
+    ],
+    "KMS017": [
+        Expected("KMS017", "mistyped-suppression",
+                 "keys.mistyped-suppression.lint.disable[0].rule", 11, 17,
+                 "lint.disable of key 'mistyped-suppression' names rule 'KMS11', which kmsplan "
+                 "does not have (rules are KMS001 to KMS018): this entry suppresses nothing"),
+    ],
+    "KMS018": [
+        Expected("KMS018", "topic-for-any-bucket",
+                 "keys.topic-for-any-bucket.policy.Statement[1].Principal", 18, 22,
+                 'Statement[1] ("S3EventNotifications") allows kms:Decrypt, '
+                 "kms:GenerateDataKey* to s3.amazonaws.com with no aws:SourceAccount, "
+                 "aws:SourceArn or encryption context condition: the service may use the key "
+                 "for any account's resources (confused deputy)"),
+        Expected("KMS018", "topic-for-any-bucket",
+                 "keys.topic-for-any-bucket.policy.Statement[2].Principal", 23, 22,
+                 'Statement[2] ("NegatedSourceAccountPinsNothing") allows kms:Decrypt to '
+                 "sns.amazonaws.com with no aws:SourceAccount, aws:SourceArn or encryption "
+                 "context condition: the service may use the key for any account's resources "
+                 "(confused deputy)"),
     ],
 }
 
