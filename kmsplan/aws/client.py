@@ -119,13 +119,25 @@ class AwsClients:
 
         hook = _rate_limit_hook(limiter)
         with aws_errors("create AWS clients"):
-            kms = session.client("kms", config=config(max_attempts), endpoint_url=endpoint_url)
-            kms_no_retry = session.client("kms", config=config(1), endpoint_url=endpoint_url)
-            sts = session.client("sts", config=config(max_attempts), endpoint_url=endpoint_url)
-            iam = session.client("iam", config=config(max_attempts), endpoint_url=endpoint_url)
-            tagging = session.client(
-                "resourcegroupstaggingapi", config=config(max_attempts), endpoint_url=endpoint_url
-            )
+            try:
+                kms = session.client("kms", config=config(max_attempts), endpoint_url=endpoint_url)
+                kms_no_retry = session.client("kms", config=config(1), endpoint_url=endpoint_url)
+                sts = session.client("sts", config=config(max_attempts), endpoint_url=endpoint_url)
+                iam = session.client("iam", config=config(max_attempts), endpoint_url=endpoint_url)
+                tagging = session.client(
+                    "resourcegroupstaggingapi",
+                    config=config(max_attempts),
+                    endpoint_url=endpoint_url,
+                )
+            except ValueError as exc:  # botocore's answer to a malformed endpoint URL
+                source = (
+                    f"--endpoint-url {endpoint_url!r}"
+                    if endpoint_url is not None
+                    else "endpoint URL (from AWS_ENDPOINT_URL* or the profile)"
+                )
+                raise KmsplanError(
+                    f"invalid {source}: {exc}; expected a URL such as http://127.0.0.1:4599"
+                ) from None
         for client in (kms, kms_no_retry, sts, iam, tagging):
             client.meta.events.register("before-send", hook)
         return cls(

@@ -33,7 +33,7 @@ from kmsplan.audit import AuditLog
 from kmsplan.errors import ExitCode, KmsplanError, RefusedError
 from kmsplan.model import Key, Stack
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options
-from kmsplan.plan.types import Action, GateOptions, Plan
+from kmsplan.plan.types import Action, GateOptions, Plan, Resource
 
 if TYPE_CHECKING:
     from kmsplan.aws.client import AwsClients
@@ -57,7 +57,7 @@ _FINISHED = {
 }
 
 
-@click.command("apply")
+@click.command("apply", short_help="Apply the plan to live KMS, behind the safety gate.")
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=True))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
 @click.option(
@@ -198,7 +198,19 @@ def progress_line(event: ApplyEvent) -> str:
     assert outcome is not None
     if outcome.status is ChangeStatus.DONE:
         suffix = f" [id={outcome.key_id}]" if outcome.key_id else ""
-        return f"{change.address}: {_FINISHED[change.action]}{suffix}"
+        finished = _FINISHED[change.action]
+        if change.action is Action.DELETE and change.resource is Resource.KEY:
+            # The key still exists, recoverable, until its pending window ends.
+            window = next(
+                (
+                    call.params.get("PendingWindowInDays")
+                    for call in change.calls
+                    if call.operation == "ScheduleKeyDeletion"
+                ),
+                None,
+            )
+            finished = "scheduled for deletion" + (f" in {window} days" if window else "")
+        return f"{change.address}: {finished}{suffix}"
     return outcome.describe()
 
 

@@ -16,7 +16,7 @@ from kmsplan.plan.types import Plan
 FORMATS = ("text", "json", "markdown")
 
 
-@click.command("plan")
+@click.command("plan", short_help="Show the changes that make live KMS match the manifests.")
 @paths_argument
 @click.option(
     "--format",

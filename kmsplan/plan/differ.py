@@ -265,6 +265,9 @@ class _Differ:
             after=key_summary(d, tags=tags),
             calls=tuple(calls),
             reason="declared in the manifest; no live key carries this name",
+            # A new key's policy is reviewed like a changed one: every statement added, and
+            # who gains which actions.
+            policy_diff=_new_policy_diff(d),
         )
 
     def _undeclared_key(self, match: KeyMatch) -> Change | None:
@@ -656,6 +659,15 @@ class _Differ:
                 f"{TAG_KEY}={match.name}; kmsplan manages {managed} and leaves {other.key_id} "
                 "untouched (retire it through the gate after checking it is unused)"
             )
+
+
+def _new_policy_diff(d: Key) -> Mapping[str, Any] | None:
+    if d.policy is None:
+        return None  # KMS's default policy: nothing declared to review
+    try:
+        return policy_diff(None, d.policy)
+    except PolicyError:
+        return None  # the lockout rule of the gate reports a document it cannot parse
 
 
 def _revoke(key_id: Any, g: Grant) -> ApiCall:

@@ -131,9 +131,9 @@ def _change(change: Change, account_id: str, paint: _Painter) -> list[str]:
 def _attributes(change: Change, skip: frozenset[str], paint: _Painter) -> list[str]:
     rows: list[tuple[str, str, str]] = []  # (sign, name, shown value)
     if change.action is Action.CREATE:
-        rows = [("+", name, format_value(v)) for name, v in flatten(change.after, skip=skip)]
+        rows = [("+", name, format_value(v)) for name, v in _shown(change.after, skip)]
     elif change.action is Action.DELETE:
-        rows = [("-", name, format_value(v)) for name, v in flatten(change.before, skip=skip)]
+        rows = [("-", name, format_value(v)) for name, v in _shown(change.before, skip)]
     for attribute in change.attributes:
         if attribute.name in skip:
             continue
@@ -147,6 +147,16 @@ def _attributes(change: Change, skip: frozenset[str], paint: _Painter) -> list[s
     return [
         f"{_INDENT}{paint(sign, _SYMBOL_STYLE[sign])} {(name + ':').ljust(width)} {shown}"
         for sign, name, shown in rows
+    ]
+
+
+def _shown(attributes: Mapping[str, Any] | None, skip: frozenset[str]) -> list[tuple[str, Any]]:
+    """The attributes of a created or deleted object worth a line: an unset value (null, no
+    tags, no aliases) says nothing about the object. `false`, 0 and "" stay: they are values."""
+    return [
+        (name, value)
+        for name, value in flatten(attributes, skip=skip)
+        if value is not None and value != {} and value != []
     ]
 
 

@@ -17,6 +17,7 @@ from kmsplan.cli import main
 from kmsplan.commands import local_kms as local_kms_command
 from kmsplan.errors import KmsplanError
 from kmsplan.local_kms import MISSING_EXTRA, local_kms
+from kmsplan.manifest import load
 
 pytestmark = pytest.mark.integration
 
@@ -94,9 +95,11 @@ def test_local_kms_command_prints_how_to_use_it_and_stops_on_ctrl_c(
     assert main(["local-kms", "--port", str(port)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"Local KMS emulator listening on http://127.0.0.1:{port}"
-    assert (
-        f"  kmsplan plan --endpoint-url http://127.0.0.1:{port} --region us-east-1 examples/" in out
-    )
+    hint = f"  kmsplan plan --endpoint-url http://127.0.0.1:{port} --region us-east-1 "
+    suggested = [line.removeprefix(hint) for line in out if line.startswith(hint)]
+    assert suggested == ["examples/minimal.yaml"]
+    # The suggested command must work as printed: its path is one stack that loads.
+    assert load([str(Path(__file__).resolve().parents[2] / suggested[0])]).name == "minimal"
     assert out[-1] == "Stopped."
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # the port was released

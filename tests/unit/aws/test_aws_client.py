@@ -102,6 +102,23 @@ def test_aws_endpoint_url_kms_redirects_kms_only(monkeypatch: pytest.MonkeyPatch
     assert clients.sts.meta.endpoint_url == "https://sts.us-east-1.amazonaws.com"
 
 
+def test_malformed_endpoint_url_is_a_clear_error_not_a_traceback() -> None:
+    with pytest.raises(KmsplanError) as raised:
+        make(endpoint_url="notaurl")
+    assert str(raised.value) == (
+        "invalid --endpoint-url 'notaurl': Invalid endpoint: notaurl; "
+        "expected a URL such as http://127.0.0.1:4599"
+    )
+
+
+def test_malformed_endpoint_from_the_environment_names_its_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", "bad")
+    with pytest.raises(KmsplanError, match=r"^invalid endpoint URL \(from AWS_ENDPOINT_URL\*"):
+        make()
+
+
 def test_retries_are_standard_mode_with_the_requested_attempts() -> None:
     clients = make(max_attempts=7, parallelism=32)
     retries = clients.kms.meta.config.retries

@@ -107,9 +107,19 @@ def test_new_stack_plans_key_then_alias_then_grant_with_references() -> None:
     }
 
 
+def test_created_key_carries_its_policy_as_a_diff_for_review() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/app"
+    plan = plan_for(stack(desired_key("orders", policy=user_policy(role))), empty_live())
+    created = change(plan, "key.orders")
+    assert created.policy_diff is not None
+    assert {s["change"] for s in created.policy_diff["statements"]} == {"added"}
+    assert role in {entry["principal"] for entry in created.policy_diff["access"]}
+
+
 def test_key_without_declared_policy_is_created_with_the_kms_default_policy() -> None:
     plan = plan_for(stack(desired_key("orders")), empty_live())
     assert "Policy" not in change(plan, "key.orders").calls[0].params
+    assert change(plan, "key.orders").policy_diff is None
 
 
 def test_disabled_key_is_created_then_disabled_last() -> None:

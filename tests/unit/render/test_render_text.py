@@ -144,6 +144,49 @@ def test_create_lists_every_attribute_and_the_depends_on_line() -> None:
     ) in out
 
 
+def test_created_and_deleted_objects_show_no_unset_attributes() -> None:
+    grant = {
+        "name": "g",
+        "grantee": "arn:aws:iam::111122223333:role/app",
+        "operations": ["Decrypt"],
+        "retiring_principal": None,
+        "constraints": None,
+    }
+    key = {
+        "description": "",
+        "enabled": False,
+        "rotation": {"enabled": False, "period_days": None},
+        "tags": {},
+        "aliases": [],
+    }
+    created = Change(
+        address="grant.x.g", resource=Resource.GRANT, action=Action.CREATE, key="x", after=grant
+    )
+    deleted = Change(
+        address="key.y", resource=Resource.KEY, action=Action.DELETE, key="y", before=key
+    )
+    out = text.render(_plan(created, deleted), color=False)
+    assert "null" not in out
+    assert "retiring_principal" not in out and "constraints" not in out
+    assert "tags" not in out and "aliases" not in out
+    # Values that say something stay, false and the empty description included.
+    assert '      - description:      ""\n' in out
+    assert "      - enabled:          false\n" in out
+    assert "      - rotation.enabled: false\n" in out
+    assert '      + operations: ["Decrypt"]\n' in out
+
+
+def test_an_attribute_that_becomes_unset_still_shows_null() -> None:
+    change = Change(
+        address="key.x",
+        resource=Resource.KEY,
+        action=Action.UPDATE,
+        key="x",
+        attributes=(AttributeChange(name="tags.team", before="a", after=None),),
+    )
+    assert '      ~ tags.team: "a" → null\n' in text.render(_plan(change), color=False)
+
+
 def test_finding_without_a_location_shows_its_document_path() -> None:
     finding = {
         "rule": "r1",
