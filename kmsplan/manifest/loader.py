@@ -236,9 +236,15 @@ def _group(doc: Document, prefix: DocPath) -> dict[str, list[tuple[DocPath, Loca
     """The located nodes under `prefix`, grouped by the next path part (one pass per file)."""
     groups: dict[str, list[tuple[DocPath, Location]]] = {}
     depth = len(prefix)
+    head = prefix[0]
     for path, loc in doc.values.items():
-        if len(path) > depth and path[:depth] == prefix:
-            groups.setdefault(str(path[depth]), []).append((path, loc))
+        # The first part compared alone first: it rules out most paths at the least cost.
+        if len(path) > depth and path[0] == head and path[:depth] == prefix:
+            part = str(path[depth])
+            group = groups.get(part)
+            if group is None:
+                group = groups[part] = []
+            group.append((path, loc))
     return groups
 
 

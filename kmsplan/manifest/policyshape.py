@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kmsplan import kmsspec
 from kmsplan.manifest.schema import kind_of
 from kmsplan.manifest.source import DocPath, iter_strings
+from kmsplan.manifest.variables import substitute
 
 POLICY_ELEMENTS = ("Version", "Id", "Statement")
 STATEMENT_ELEMENTS = (
@@ -119,11 +121,11 @@ def _check_statement(statement: Any, path: DocPath, report: Report) -> None:
 
 
 def check_policy(policy: dict[str, Any], path: DocPath, report: Report, *,
-                 sized_as: dict[str, Any] | None = None) -> None:
+                 placeholders: Mapping[str, str] | None = None) -> None:
     """Report every shape, size and character problem of a key policy document.
 
-    `sized_as` is the document to measure: the policy with placeholder values for variables
-    not known yet, so the size is close to what KMS will see.
+    The size is measured with `placeholders` filled in for the variables not known yet, so it
+    is close to what KMS will see.
     """
     for element in policy:
         if element not in POLICY_ELEMENTS:
@@ -151,19 +153,45 @@ def check_policy(policy: dict[str, Any], path: DocPath, report: Report, *,
         report((*path, "Statement"), f"expected a list of statements, got "
                f"{kind_of(statements)}", "a statement or a list of statements", False)
 
-    for at, text, _is_key in iter_strings(policy, path):
-        bad = next((ch for ch in text if not kmsspec.is_policy_character(ch)), None)
-        if bad is not None:
-            shown = json.dumps(bad, ensure_ascii=False)
-            report(at, f"contains the character {shown} (U+{ord(bad):04X})",
-                   "tab, newline, carriage return and characters U+0020 to U+00FF", False)
-    size = policy_size(policy if sized_as is None else sized_as)
-    if size > kmsspec.POLICY_MAX_BYTES:
+    compact = _compact(policy)
+    # Every character outside U+0020..U+00FF shows in the JSON text as itself or, escaped,
+    # behind a backslash: text without either has no string to look at one by one.
+    if _SUSPECT_CHARACTER.search(compact) is not None:
+        for at, text, _is_key in iter_strings(policy, path):
+            bad = next((ch for ch in text if not kmsspec.is_policy_character(ch)), None)
+            if bad is not None:
+                shown = json.dumps(bad, ensure_ascii=False)
+                report(at, f"contains the character {shown} (U+{ord(bad):04X})",
+                       "tab, newline, carriage return and characters U+0020 to U+00FF", False)
+    size = _oversize(policy, compact, placeholders)
+    if size is not None:
         report(path, f"policy is {size} bytes as compact JSON",
                f"at most {kmsspec.POLICY_MAX_BYTES} bytes", False)
 
 
+_SUSPECT_CHARACTER = re.compile(r"[^\x20-\x5b\x5d-\xff]")  # all but U+0020..U+00FF, or "\\"
+
+
+def _compact(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, separators=(",", ":"), ensure_ascii=False)
+
+
+def _oversize(policy: dict[str, Any], compact: str,
+              placeholders: Mapping[str, str] | None) -> int | None:
+    """The policy's size with `placeholders` filled in, if that is over the KMS limit."""
+    size = len(compact.encode("utf-8"))
+    references = compact.count("${")
+    if placeholders is not None and references:
+        # Each filled reference grows the text by less than its value's JSON text: when even
+        # that bound fits, filling them in to measure exactly is not needed.
+        growth = max((len(json.dumps(v, ensure_ascii=False).encode("utf-8"))
+                      for v in placeholders.values()), default=0)
+        if size + references * growth > kmsspec.POLICY_MAX_BYTES:
+            size = policy_size(substitute(policy, placeholders, path=(), in_policy=True,
+                                          problems=[]))
+    return size if size > kmsspec.POLICY_MAX_BYTES else None
+
+
 def policy_size(policy: dict[str, Any]) -> int:
     """Bytes of the compact JSON text kmsplan sends to KMS."""
-    text = json.dumps(policy, separators=(",", ":"), ensure_ascii=False)
-    return len(text.encode("utf-8"))
+    return len(_compact(policy).encode("utf-8"))

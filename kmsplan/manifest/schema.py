@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
@@ -190,6 +191,8 @@ def _problems(doc: Document, error: Any) -> list[SchemaProblem]:
 
 def check_document(doc: Document) -> list[SchemaProblem]:
     """Every schema problem of one manifest document, in document order."""
+    if _surely_valid(doc.value):
+        return []
     problems: list[SchemaProblem] = []
     for error in _validator().iter_errors(doc.value):
         problems.extend(_problems(doc, error))
@@ -203,3 +206,199 @@ def check_document(doc: Document) -> list[SchemaProblem]:
 
 def under(path: DocPath, prefixes: Sequence[DocPath]) -> bool:
     return any(path[: len(p)] == p for p in prefixes)
+
+
+# ---- the quick check of the common case --------------------------------------------------
+#
+# jsonschema costs ~0.25 ms per key block, most of the load time of a large manifest. Nearly
+# every document is valid, so a document first meets `_surely_valid`: the same schema compiled
+# into plain Python checks, each at least as strict as jsonschema's (a float is never taken
+# for an integer, enums and uniqueness are judged on strings only, ...). When it says valid,
+# jsonschema would too; when it says anything else, jsonschema decides and words the problems.
+
+Check = Callable[[Any], bool]
+
+# Keywords that only describe; they never make a document invalid.
+_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description",
+                          "default", "examples"})
+_TYPE_CHECKS: dict[str, Check] = {
+    "object": lambda v: type(v) is dict,
+    "array": lambda v: type(v) is list,
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,
+    "number": lambda v: type(v) is int or type(v) is float,
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+}
+
+
+class _Uncompilable(Exception):
+    """The schema uses a keyword the quick check does not know; jsonschema does it all."""
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _all(checks: list[Check]) -> Check:
+    if not checks:
+        return lambda value: True
+    if len(checks) == 1:
+        return checks[0]
+    return lambda value: all(check(value) for check in checks)
+
+
+def _of_type(names: list[str]) -> Check:
+    checks = [_TYPE_CHECKS[name] for name in names]
+    return lambda value: any(check(value) for check in checks)
+
+
+def _properties(props: dict[str, Check]) -> Check:
+    return lambda value: type(value) is not dict or all(
+        check(value[name]) for name, check in props.items() if name in value)
+
+
+def _no_other_properties(known: frozenset[str]) -> Check:
+    return lambda value: type(value) is not dict or known.issuperset(value)
+
+
+def _other_properties(known: frozenset[str], extra: Check) -> Check:
+    return lambda value: type(value) is not dict or all(
+        extra(item) for name, item in value.items() if name not in known)
+
+
+def _has_all(needed: tuple[str, ...]) -> Check:
+    return lambda value: type(value) is not dict or all(name in value for name in needed)
+
+
+def _property_names(check: Check) -> Check:
+    return lambda value: type(value) is not dict or all(check(name) for name in value)
+
+
+def _one_of_values(options: list[Any]) -> Check:
+    if not all(type(o) is str or type(o) is int for o in options):
+        raise _Uncompilable("enum")
+    # Type and value both: jsonschema would take 1.0 for 1, this does not.
+    allowed = frozenset((type(o), o) for o in options)
+    return lambda value: (type(value) is str or type(value) is int) and (
+        (type(value), value) in allowed)
+
+
+def _matching(pattern: str) -> Check:
+    search = re.compile(pattern).search  # jsonschema searches, too
+    return lambda value: type(value) is not str or search(value) is not None
+
+
+def _sized(kind: type, low: int, high: int | None) -> Check:
+    def check(value: Any) -> bool:
+        if type(value) is not kind:
+            return True
+        size = len(cast("Sized", value))
+        return size >= low and (high is None or size <= high)
+
+    return check
+
+
+def _at_least_number(bound: float) -> Check:
+    return lambda value: not _is_number(value) or value >= bound
+
+
+def _at_most_number(bound: float) -> Check:
+    return lambda value: not _is_number(value) or value <= bound
+
+
+def _each_item(check: Check) -> Check:
+    return lambda value: type(value) is not list or all(check(item) for item in value)
+
+
+def _unique_strings(value: Any) -> bool:
+    # Judged on strings only; jsonschema's equality of other values is subtler.
+    return type(value) is not list or (
+        all(type(item) is str for item in value) and len(set(value)) == len(value))
+
+
+def _if_required(needed: tuple[str, ...], then: Check, otherwise: Check) -> Check:
+    return lambda value: (
+        then(value) if type(value) is not dict or all(n in value for n in needed)
+        else otherwise(value))
+
+
+def _late(slot: list[Check]) -> Check:
+    return lambda value: slot[0](value)
+
+
+class _Compiler:
+    def __init__(self, root: dict[str, Any]) -> None:
+        self.root = root
+        self.compiled: dict[str, Check] = {}
+
+    def ref(self, ref: str) -> Check:
+        name = ref.removeprefix("#/$defs/")
+        if name == ref or "/" in name:
+            raise _Uncompilable(ref)
+        if ref not in self.compiled:
+            slot: list[Check] = []
+            self.compiled[ref] = _late(slot)  # in case the schema refers to itself
+            slot.append(self.schema(self.root["$defs"][name]))
+        return self.compiled[ref]
+
+    def schema(self, schema: dict[str, Any]) -> Check:
+        checks = [self.keyword(keyword, arg, schema) for keyword, arg in schema.items()
+                  if keyword not in _ANNOTATIONS and keyword not in ("then", "else")]
+        return _all(checks)
+
+    def keyword(self, keyword: str, arg: Any, schema: dict[str, Any]) -> Check:
+        if keyword == "type":
+            return _of_type(arg if isinstance(arg, list) else [arg])
+        if keyword == "properties":
+            return _properties({name: self.schema(sub) for name, sub in arg.items()})
+        if keyword == "additionalProperties":
+            if "patternProperties" in schema:
+                raise _Uncompilable(keyword)
+            known = frozenset(schema.get("properties", {}))
+            if arg is False:
+                return _no_other_properties(known)
+            return _other_properties(known, self.schema(arg))
+        if keyword == "required":
+            return _has_all(tuple(arg))
+        if keyword == "propertyNames":
+            return _property_names(self.schema(arg))
+        if keyword in ("enum", "const"):
+            return _one_of_values(arg if keyword == "enum" else [arg])
+        if keyword == "pattern":
+            return _matching(arg)
+        if keyword in ("minLength", "maxLength", "minItems", "maxItems", "minProperties",
+                       "maxProperties"):
+            kind: type = (str if keyword.endswith("Length")
+                          else list if keyword.endswith("Items") else dict)
+            return _sized(kind, arg, None) if keyword.startswith("min") else _sized(kind, 0, arg)
+        if keyword == "minimum":
+            return _at_least_number(arg)
+        if keyword == "maximum":
+            return _at_most_number(arg)
+        if keyword == "items" and isinstance(arg, dict):
+            return _each_item(self.schema(arg))
+        if keyword == "uniqueItems" and arg is True:
+            return _unique_strings
+        if keyword == "$ref":
+            return self.ref(arg)
+        if keyword == "if" and isinstance(arg, dict) and set(arg) - _ANNOTATIONS == {"required"}:
+            # The condition must be judged exactly (a wrong "no" would pick the wrong branch),
+            # so only a list of required fields is taken.
+            return _if_required(tuple(arg["required"]), self.schema(schema.get("then", {})),
+                                self.schema(schema.get("else", {})))
+        raise _Uncompilable(keyword)
+
+
+@functools.cache
+def _quick_check() -> Check | None:
+    try:
+        return _Compiler(manifest_schema()).schema(manifest_schema())
+    except (_Uncompilable, KeyError, TypeError, re.error):
+        return None
+
+
+def _surely_valid(value: Any) -> bool:
+    """True only if jsonschema would find no problem in `value` (False: ask jsonschema)."""
+    check = _quick_check()
+    return check is not None and check(value)

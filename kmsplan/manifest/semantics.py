@@ -29,6 +29,7 @@ from kmsplan.manifest.source import (
     parse_yaml,
     read_text,
     render_path,
+    render_path_under,
 )
 from kmsplan.manifest.variables import VariableProblem, substitute
 from kmsplan.model import (
@@ -138,13 +139,23 @@ def _tag_problems(key: str, value: str) -> list[tuple[bool, str, str]]:
             out.append((False, f'tag key "{key}" uses the reserved prefix "{prefix}"',
                         "tag keys not starting with aws: or kmsplan:"))
     allowed_chars = "letters, digits, spaces and _ . : / = + - @"
-    bad = next((c for c in key if not kmsspec.is_tag_character(c)), None)
+    bad = _bad_tag_character(key)
     if bad is not None:
         out.append((False, f"tag key contains the character {json.dumps(bad)}", allowed_chars))
-    bad = next((c for c in value if not kmsspec.is_tag_character(c)), None)
+    bad = _bad_tag_character(value)
     if bad is not None:
         out.append((True, f"tag value contains the character {json.dumps(bad)}", allowed_chars))
     return out
+
+
+# Plain ASCII tag text, all of it allowed: most tags, checked without a look at each character.
+_ASCII_TAG_TEXT = re.compile(r"[A-Za-z0-9 _.:/=+@-]*")
+
+
+def _bad_tag_character(text: str) -> str | None:
+    if _ASCII_TAG_TEXT.fullmatch(text):
+        return None
+    return next((c for c in text if not kmsspec.is_tag_character(c)), None)
 
 
 def check_tags(doc: Document, path: DocPath, tags: Mapping[str, str], reporter: Reporter) -> None:
@@ -167,6 +178,7 @@ class KeyBuilder:
         self.reporter = reporter
         self.policy_files = policy_files
         self.path: DocPath = ("keys", name)
+        self._rendered = render_path(self.path)
         self.block: dict[str, Any] = doc.value["keys"][name]
         self.source_map: dict[str, Location] = {}
 
@@ -279,7 +291,8 @@ class KeyBuilder:
                 return None
             source, base = loaded, ()
             for p, loc in loaded.values.items():
-                self.source_map.setdefault(render_path((*policy_path, *p)), loc)
+                self.source_map.setdefault(render_path_under(self._rendered, ("policy", *p)),
+                                           loc)
             raw = loaded.value
 
         def report(at: DocPath, message: str, allowed: str, at_key: bool) -> None:
@@ -292,9 +305,8 @@ class KeyBuilder:
                             in_policy=True, problems=problems)
         for problem in problems:
             report(problem.path, problem.message, problem.allowed, problem.in_key)
-        sized = substitute(policy, _placeholders(self.stack.region), path=(), in_policy=True,
-                           problems=[])
-        policyshape.check_policy(policy, (), report, sized_as=sized)
+        policyshape.check_policy(policy, (), report,
+                                 placeholders=_placeholders(self.stack.region))
         return policy  # type: ignore[no-any-return]
 
     def _grant(self, index: int, raw: dict[str, Any], spec: str, usage: str, known: bool,
@@ -382,14 +394,15 @@ class KeyBuilder:
         for p, loc in self.stack.defaults_locations.get(field_name, []):
             if len(p) >= 3 and p[2] in own:
                 continue
-            self.source_map.setdefault(render_path((*self.path, *p[1:])), loc)
+            self.source_map.setdefault(render_path_under(self._rendered, p[1:]), loc)
 
     # ---- the whole key ----
 
     def build(self, located: list[tuple[DocPath, Location]]) -> Key:
         """The key; `located` lists where each node of the key block was written."""
+        source_map = self.source_map
         for p, loc in located:
-            self.source_map[render_path(p)] = loc
+            source_map[render_path_under(self._rendered, p[2:])] = loc
         spec, usage, known = self._spec_usage()
         policy = self._policy()
         first_names: dict[str, int] = {}

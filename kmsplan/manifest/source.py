@@ -8,12 +8,13 @@ Python data (dict, list, str, int, float, bool, None); YAML timestamps stay stri
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -30,6 +31,7 @@ MAX_NODES = 200_000
 
 PathPart = str | int
 DocPath = tuple[PathPart, ...]
+_T = TypeVar("_T")
 
 _SIMPLE_KEY = re.compile(r"^[^.\[\]\"'\s]+$")
 
@@ -42,6 +44,25 @@ def render_path(path: DocPath) -> str:
             out += f"[{part}]"
         elif _SIMPLE_KEY.match(part):
             out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
+
+
+def render_path_under(prefix: str, tail: DocPath) -> str:
+    """`render_path((*head, *tail))` given `prefix = render_path(head)`, `head` not empty."""
+    return prefix + _render_tail(tail)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_tail(tail: DocPath) -> str:
+    # The same tails (policy.Statement[0].Effect, ...) recur under every key.
+    out = ""
+    for part in tail:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _SIMPLE_KEY.match(part):
+            out += f".{part}"
         else:
             out += f"[{json.dumps(part, ensure_ascii=False)}]"
     return out
@@ -312,10 +333,15 @@ def _yaml_error_message(exc: yaml.MarkedYAMLError, text: str) -> str:
 
 
 def _compose(file: str, text: str, *, kind: str) -> Node | None:
+    return _parse_events(file, text, kind, lambda parser: _compose_events(parser, kind=kind))
+
+
+def _parse_events(file: str, text: str, kind: str, consume: Callable[[Any], _T]) -> _T:
+    """`consume(parser)` for an event parser of `text`, its YAML errors as SourceErrors."""
     byte_positions = False
     try:
         parser, byte_positions = _event_parser(text)
-        return _compose_events(parser, kind=kind)
+        return consume(parser)
     except yaml.reader.ReaderError as exc:
         offset = exc.position
         if byte_positions:
@@ -453,10 +479,180 @@ class _ScalarConstructor(yaml.constructor.SafeConstructor):
 _SCALAR_CONSTRUCTOR = _ScalarConstructor()
 
 
+
+def _location_maker() -> Callable[[str, int, int], Location]:
+    """A constructor of `Location`s at half the cost of the dataclass's own, which checks the
+    frozen fields one keyword at a time: a large manifest has a location for every node.
+    It fills the same three slots, so the objects are the same; should `Location` ever gain
+    anything more, the ordinary constructor is used."""
+    fields = getattr(Location, "__dataclass_fields__", {})
+    if hasattr(Location, "__post_init__") or list(fields) != ["file", "line", "column"]:
+        return lambda file, line, column: Location(file=file, line=line, column=column)
+    new = object.__new__
+    slots = vars(Location)  # the slot descriptors
+    set_file, set_line, set_column = (slots[name].__set__ for name in fields)
+
+    def make(file: str, line: int, column: int) -> Location:
+        location: Location = new(Location)
+        set_file(location, file)
+        set_line(location, line)
+        set_column(location, column)
+        return location
+
+    return make
+
+
+_new_location = _location_maker()
+
+
+class _NotPlain(Exception):
+    """The fast path met something only the careful path handles."""
+
+
+def _fast_document(file: str, parser: Any, kind: str) -> Document | None:
+    """The document straight from parser events in one pass, or None if it holds anything to
+    report or to expand (anchors, aliases, tags, merge or duplicate keys, too many values).
+
+    Such documents are rare; they are parsed again by `_compose` and `_Builder`, whose
+    results this pass reproduces exactly for every other document: values and locations in
+    the same order, YAML errors raised at the same event.
+    """
+    try:
+        return _fast_events(file, parser, kind)
+    except _NotPlain:
+        return None
+
+
+def _fast_events(file: str, parser: Any, kind: str) -> Document:
+    resolve = _Resolver().resolve
+    plain_tags: dict[str, str] = {}  # plain scalar text -> its resolved tag
+    constructed: dict[tuple[str, str], Any] = {}  # (tag, text) -> value, for non-strings
+    constructors = yaml.SafeLoader.yaml_constructors
+    values: dict[DocPath, Location] = {}
+    keys: dict[DocPath, Location] = {}
+    # The innermost open container, its path, and (in a mapping) the path of the entry whose
+    # value comes next, None while its key is still to come; outer ones wait on `stack`.
+    container: Any = None
+    path: DocPath = ()
+    entry: DocPath | None = None
+    in_mapping = False
+    stack: list[tuple[Any, DocPath, DocPath | None, bool]] = []
+    root: Any = None
+    has_root = False
+    count = 0
+    documents = 0
+    get_event = parser.get_event
+    new_location = _new_location
+    scalar_event = yaml.ScalarEvent
+    mapping_start = yaml.MappingStartEvent
+    sequence_start = yaml.SequenceStartEvent
+    mapping_end = yaml.MappingEndEvent
+    sequence_end = yaml.SequenceEndEvent
+
+    while True:
+        event = get_event()
+        event_type = type(event)
+        if event_type is scalar_event:
+            if event.anchor is not None:
+                raise _NotPlain
+            text_value: str = event.value
+            tag = event.tag
+            if tag is None or tag == "!":
+                if event.implicit[0]:
+                    tag = plain_tags.get(text_value)
+                    if tag is None:
+                        tag = resolve(ScalarNode, text_value, event.implicit)  # type: ignore[no-untyped-call]
+                        plain_tags[text_value] = tag
+                else:
+                    tag = _STR
+            mark = event.start_mark
+            if in_mapping and entry is None:
+                # A mapping key, taken as written.
+                if tag == "tag:yaml.org,2002:merge" or text_value in container:
+                    raise _NotPlain
+                entry = (*path, text_value)
+                keys[entry] = new_location(file, mark.line + 1, mark.column + 1)
+                continue
+            count += 1
+            if count > MAX_NODES or tag not in _SCALAR_TAGS:
+                raise _NotPlain
+            if tag == _STR:
+                value: Any = text_value
+            else:
+                cache_key = (tag, text_value)
+                if cache_key in constructed:
+                    value = constructed[cache_key]
+                else:
+                    value = constructors[tag](
+                        _SCALAR_CONSTRUCTOR, ScalarNode(tag, text_value, mark, mark))
+                    constructed[cache_key] = value
+            if in_mapping:
+                container[entry[-1]] = value  # type: ignore[index]
+                values[entry] = new_location(  # type: ignore[index]
+                    file, mark.line + 1, mark.column + 1)
+                entry = None
+            elif container is not None:
+                item_path: DocPath = (*path, len(container))
+                values[item_path] = new_location(file, mark.line + 1, mark.column + 1)
+                container.append(value)
+            else:
+                root, has_root = value, True
+                values[()] = new_location(file, mark.line + 1, mark.column + 1)
+        elif event_type is mapping_start or event_type is sequence_start:
+            if len(stack) >= MAX_DEPTH:
+                raise _ComposeError(event.start_mark, f"{kind} is nested too deeply",
+                                    f"at most {MAX_DEPTH} levels")
+            if event.anchor is not None:
+                raise _NotPlain
+            tag = event.tag
+            is_seq = event_type is sequence_start
+            if tag is not None and tag != "!" and tag != (_SEQ if is_seq else _MAP):
+                raise _NotPlain
+            if in_mapping and entry is None:
+                raise _NotPlain  # a mapping or list as a mapping key
+            count += 1
+            if count > MAX_NODES:
+                raise _NotPlain
+            mark = event.start_mark
+            child: Any = [] if is_seq else {}
+            if in_mapping:
+                child_path: DocPath = entry  # type: ignore[assignment]
+                container[child_path[-1]] = child
+            elif container is not None:
+                child_path = (*path, len(container))
+                container.append(child)
+            else:
+                child_path = ()
+                root, has_root = child, True
+            values[child_path] = new_location(file, mark.line + 1, mark.column + 1)
+            stack.append((container, path, entry, in_mapping))
+            container, path, entry, in_mapping = child, child_path, None, not is_seq
+        elif event_type is mapping_end or event_type is sequence_end:
+            container, path, entry, in_mapping = stack.pop()
+            entry = None  # the entry whose value just ended
+        elif event_type is yaml.AliasEvent:
+            raise _NotPlain
+        elif event_type is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise _ComposeError(event.start_mark, "invalid YAML: more than one document "
+                                    "in the file", "one YAML document per file")
+        elif event_type is yaml.StreamEndEvent:
+            break
+
+    if not has_root:
+        return Document(file=file, value=None)
+    return Document(file=file, value=root, values=values, keys=keys)
+
+
 def parse_yaml(
     file: str, text: str, *, kind: str = "manifest"
 ) -> tuple[Document, list[Diagnostic]]:
     """Parse one YAML document. Fatal problems raise SourceError; others are returned."""
+    fast = _parse_events(file, text, kind, lambda parser: _fast_document(file, parser, kind))
+    if fast is not None:
+        return fast, []
+    # The document has something to report or needs aliases expanded: take the careful path.
     node = _compose(file, text, kind=kind)
     if node is None:
         return Document(file=file, value=None), []

@@ -10,6 +10,7 @@ language and are kept as written; they are not allowed in grants.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -46,6 +47,14 @@ def substitute_text(
     Returns the new text and a list of problems (unknown variables, a `${` left open).
     Known variables missing from `values` (plan-time ones at load time) stay as written.
     """
+    if "${" not in text:
+        return text, []  # most strings: nothing to substitute, nothing to report
+    names, unclosed = _references(text)
+    if not unclosed and all(
+        name not in values and (name in VARIABLES or (in_policy and is_iam_policy_variable(name)))
+        for name in names
+    ):
+        return text, []  # only references kept as written (${account_id} at load time, ...)
     problems: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
@@ -69,10 +78,18 @@ def substitute_text(
     return out, problems
 
 
+@functools.lru_cache(maxsize=4096)
+def _references(text: str) -> tuple[tuple[str, ...], bool]:
+    """The names `text` refers to, and whether a `${` in it is left open."""
+    return tuple(_REFERENCE.findall(text)), "${" in _REFERENCE.sub("", text)
+
+
 def substitute(value: Any, values: Mapping[str, str], *, path: DocPath, in_policy: bool,
                problems: list[VariableProblem]) -> Any:
     """Substitute in every string of a JSON-shaped value, mapping keys included."""
     if isinstance(value, str):
+        if "${" not in value:
+            return value
         text, found = substitute_text(value, values, in_policy=in_policy)
         problems.extend(VariableProblem(path=path, message=m, allowed=ALLOWED_TEXT)
                         for m in found)
@@ -80,11 +97,17 @@ def substitute(value: Any, values: Mapping[str, str], *, path: DocPath, in_polic
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            new_key, found = substitute_text(k, values, in_policy=in_policy)
-            problems.extend(VariableProblem(path=(*path, k), message=f"in a field name: {m}",
-                                            allowed=ALLOWED_TEXT, in_key=True) for m in found)
-            out[new_key] = substitute(v, values, path=(*path, k), in_policy=in_policy,
-                                      problems=problems)
+            new_key = k
+            if "${" in k:
+                new_key, found = substitute_text(k, values, in_policy=in_policy)
+                problems.extend(VariableProblem(path=(*path, k), message=f"in a field name: "
+                                                f"{m}", allowed=ALLOWED_TEXT, in_key=True)
+                                for m in found)
+            if isinstance(v, str) and "${" not in v:
+                out[new_key] = v
+            else:
+                out[new_key] = substitute(v, values, path=(*path, k), in_policy=in_policy,
+                                          problems=problems)
         return out
     if isinstance(value, list):
         return [substitute(item, values, path=(*path, i), in_policy=in_policy,
