@@ -14,21 +14,12 @@ from kmsplan import kmsspec
 from kmsplan.manifest.schema import kind_of
 from kmsplan.manifest.source import DocPath, iter_strings
 from kmsplan.manifest.variables import substitute
-
-POLICY_ELEMENTS = ("Version", "Id", "Statement")
-STATEMENT_ELEMENTS = (
-    "Sid",
-    "Effect",
-    "Principal",
-    "NotPrincipal",
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Condition",
+from kmsplan.policy.document import (
+    EFFECTS,
+    POLICY_ELEMENTS,
+    PRINCIPAL_TYPES,
+    STATEMENT_ELEMENTS,
 )
-PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
-EFFECTS = ("Allow", "Deny")
 
 # report(path, message, allowed, at_key)
 Report = Callable[[DocPath, str, str, bool], None]

@@ -180,26 +180,27 @@ _CONDITION_KEY_SPELLING = {k.lower(): k for k in _KNOWN_CONDITION_KEYS}
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ARN_PARTITION = re.compile(r"^arn:(aws[a-z-]*):")
-_PRINCIPAL_TYPES = {
-    "AWS": "aws",
-    "Service": "service",
-    "Federated": "federated",
-    "CanonicalUser": "canonical_user",
-}
-_STATEMENT_ELEMENTS = frozenset(
-    {
-        "Sid",
-        "Effect",
-        "Principal",
-        "NotPrincipal",
-        "Action",
-        "NotAction",
-        "Resource",
-        "NotResource",
-        "Condition",
-    }
+# The elements of a key policy, in the order the IAM reference lists them (messages use it).
+POLICY_ELEMENTS = ("Version", "Id", "Statement")
+STATEMENT_ELEMENTS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
 )
-_POLICY_ELEMENTS = frozenset({"Version", "Id", "Statement"})
+PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
+EFFECTS = ("Allow", "Deny")
+
+_PRINCIPAL_TYPES = dict(
+    zip(PRINCIPAL_TYPES, ("aws", "service", "federated", "canonical_user"), strict=True)
+)
+_STATEMENT_ELEMENTS = frozenset(STATEMENT_ELEMENTS)
+_POLICY_ELEMENTS = frozenset(POLICY_ELEMENTS)
 
 
 # ----------------------------------------------------------------------------------------------
