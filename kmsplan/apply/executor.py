@@ -48,16 +48,24 @@ def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
     """For each change, the changes that must be done before it starts.
 
     Besides the plan's own `depends_on`: every `$ref` target; the key's own change (create,
-    restore, update) for every alias and grant change of that key; and, because a key
-    deletion is the one step that cannot be undone, every key deletion waits for all the
-    other changes of the plan that are not key deletions.
+    restore, update) for every alias and grant change of that key; the key's own change and
+    every grant change of the key for its trailing disable (KMS refuses CreateGrant and
+    rotation changes on a disabled key); and, because a key deletion is the one step that
+    cannot be undone, every key deletion waits for all the other changes of the plan that
+    are not key deletions.
     """
     addresses = {c.address for c in plan.changes}
     key_change = {
         c.key: c.address
         for c in plan.changes
-        if c.resource is Resource.KEY and c.action is not Action.DELETE
+        if c.resource is Resource.KEY
+        and c.action is not Action.DELETE
+        and not c.is_trailing_disable
     }
+    grant_changes: dict[str, list[str]] = {}
+    for c in plan.changes:
+        if c.resource is Resource.GRANT:
+            grant_changes.setdefault(c.key, []).append(c.address)
     others = [c.address for c in plan.changes if not _is_key_deletion(c)]
     result: dict[str, tuple[str, ...]] = {}
     for change in plan.changes:
@@ -66,6 +74,10 @@ def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
             needed.extend(_refs_in(call.params))
         if change.resource is not Resource.KEY and change.key in key_change:
             needed.append(key_change[change.key])
+        if change.is_trailing_disable:
+            if change.key in key_change:
+                needed.append(key_change[change.key])
+            needed.extend(grant_changes.get(change.key, ()))
         if _is_key_deletion(change):
             needed.extend(others)
         result[change.address] = tuple(dict.fromkeys(a for a in needed if a != change.address))
@@ -93,6 +105,8 @@ def check_plan(plan: Plan) -> None:
         if change.address in seen:
             problems.append(f"{change.address}: listed twice")
         seen.add(change.address)
+        if change.is_trailing_disable and any(c.operation != "DisableKey" for c in change.calls):
+            problems.append(f"{change.address}: a key's trailing disable makes only DisableKey")
         for call in change.calls:
             op, params = call.operation, call.params
             where = f"{change.address}: {op}"

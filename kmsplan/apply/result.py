@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kmsplan.plan.types import Action, Change
+from kmsplan.plan.types import Action, Change, is_disable_address
 
 
 class ChangeStatus(str, enum.Enum):
@@ -59,8 +59,19 @@ class ApplyResult:
         return tuple(o for o in self.outcomes if o.status is status)
 
     def count(self, action: Action) -> int:
-        """Changes of this action that were applied."""
-        return sum(1 for o in self.outcomes if o.action is action and o.status is ChangeStatus.DONE)
+        """Changes of this action that were applied. As in the plan's summary (`Plan.count`),
+        a key's trailing disable is part of changing that key: it counts only when the key
+        had no change of its own in the run."""
+        addresses = {o.address for o in self.outcomes}
+        return sum(
+            1
+            for o in self.outcomes
+            if o.action is action
+            and o.status is ChangeStatus.DONE
+            and not (
+                is_disable_address(o.address) and o.address.removesuffix(".disable") in addresses
+            )
+        )
 
     @property
     def created_keys(self) -> Mapping[str, str]:

@@ -156,6 +156,7 @@ def approve(*, auto_approve: bool) -> None:
 
 def run(plan: Plan, clients: AwsClients, *, log_file: str | None) -> ApplyResult:
     """Apply `plan` with the planning run's clients, printing progress on stderr."""
+    progress = Progress(total=len(plan.changes))
 
     def apply(audit: AuditLog | None) -> ApplyResult:
         return apply_plan(
@@ -164,7 +165,7 @@ def run(plan: Plan, clients: AwsClients, *, log_file: str | None) -> ApplyResult
             parallelism=clients.parallelism,
             # The clients rate-limit every request they send (retries included).
             limiter=None,
-            on_event=print_progress,
+            on_event=progress.print,
             audit=audit,
         )
 
@@ -184,21 +185,36 @@ def run(plan: Plan, clients: AwsClients, *, log_file: str | None) -> ApplyResult
         ) from None
 
 
-def print_progress(event: ApplyEvent) -> None:
-    click.echo(progress_line(event), err=True)
+class Progress:
+    """The progress of an apply on stderr: a line per change start and finish, each led by an
+    ``[n/N]`` counter — n of the plan's N changes finished (done, failed or skipped)."""
+
+    def __init__(self, *, total: int) -> None:
+        self.total = total
+        self.finished = 0
+
+    def line(self, event: ApplyEvent) -> str:
+        # The applier reports one event at a time (under its lock): a plain counter is safe.
+        if event.kind is EventKind.FINISHED:
+            self.finished += 1
+        return f"[{self.finished}/{self.total}] {progress_line(event)}"
+
+    def print(self, event: ApplyEvent) -> None:
+        click.echo(self.line(event), err=True)
 
 
 def progress_line(event: ApplyEvent) -> str:
     change = event.change
     if event.kind is EventKind.STARTED:
-        return f"{change.address}: {_STARTING[change.action]}..."
+        starting = "disabling" if change.is_trailing_disable else _STARTING[change.action]
+        return f"{change.address}: {starting}..."
     if event.kind is EventKind.RETRYING:
         return f"{change.address}: {event.message}"
     outcome = event.outcome
     assert outcome is not None
     if outcome.status is ChangeStatus.DONE:
         suffix = f" [id={outcome.key_id}]" if outcome.key_id else ""
-        finished = _FINISHED[change.action]
+        finished = "disabled" if change.is_trailing_disable else _FINISHED[change.action]
         if change.action is Action.DELETE and change.resource is Resource.KEY:
             # The key still exists, recoverable, until its pending window ends.
             window = next(

@@ -43,6 +43,7 @@ from kmsplan.plan.types import (
     GateOptions,
     Plan,
     Resource,
+    disable_address,
     ref,
 )
 from kmsplan.policy.diff import policy_diff
@@ -53,6 +54,14 @@ _UNMANAGED_TAG_PREFIXES = (TAG_PREFIX, "aws:")
 
 # The key states in which EnableKey/DisableKey mean what they say (None: not reported).
 _TOGGLEABLE_STATES = (KeyState.ENABLED, KeyState.DISABLED, None)
+
+# Operations KMS refuses on a Disabled key with DisabledException (kms-facts A2).
+_NEED_ENABLED_KEY = ("CreateGrant", "EnableKeyRotation", "DisableKeyRotation")
+
+TEMPORARY_ENABLE_REASON = (
+    "enabled temporarily: KMS refuses CreateGrant/EnableKeyRotation on a disabled key; "
+    "disabled again at the end of this apply"
+)
 
 
 def key_address(name: str) -> str:
@@ -169,15 +178,25 @@ _PHASES = {
     # Deletions last: a grant and an alias go before the key they belong to.
     (True, Resource.GRANT): 3,
     (True, Resource.ALIAS): 4,
-    (True, Resource.KEY): 5,
+    (True, Resource.KEY): 6,
 }
+# A key's trailing disable: after every grant change of the key, before key deletions.
+_DISABLE_PHASE = 5
+
+
+def _phase(change: Change) -> int:
+    if change.is_trailing_disable:
+        return _DISABLE_PHASE
+    return _PHASES[(change.action is Action.DELETE, change.resource)]
 
 
 def order_changes(changes: Iterable[Change]) -> tuple[Change, ...]:
     """Apply order: phase (see _PHASES), then address, so equal inputs give equal plans."""
-    return tuple(
-        sorted(changes, key=lambda c: (_PHASES[(c.action is Action.DELETE, c.resource)], c.address))
-    )
+    return tuple(sorted(changes, key=lambda c: (_phase(c), c.address)))
+
+
+def _needs_enabled_key(changes: Iterable[Change]) -> bool:
+    return any(call.operation in _NEED_ENABLED_KEY for c in changes for call in c.calls)
 
 
 class _Differ:
@@ -195,16 +214,28 @@ class _Differ:
     def run(self) -> list[Change]:
         changes: list[Change] = []
         key_changes: dict[str, Change] = {}
+        grant_changes: list[Change] = []
+        disables: list[Change] = []
         for match in self.matches:
             for other in match.others:
                 self._note_other(match, other)
-            key_change = self._key(match)
+            # The grants first: whether a disabled key must be enabled for this apply depends
+            # on them (KMS refuses CreateGrant on a disabled key).
+            grants = self._grants(match) if match.desired is not None else []
+            key_change, disable = self._key(match, grants)
+            own: tuple[str, ...] = ()
             if key_change is not None:
                 key_changes[match.name] = key_change
+                own = (key_change.address,)
+                grants = [g if g.destructive else replace(g, depends_on=own) for g in grants]
+            grant_changes.extend(grants)
+            if disable is not None:
+                # Disabled last: after the key's own change and every grant change of the key.
+                disables.append(replace(disable, depends_on=(*own, *(g.address for g in grants))))
         changes.extend(self._aliases(key_changes))
+        changes.extend(grant_changes)
+        changes.extend(disables)
         for match in self.matches:
-            if match.desired is not None:
-                changes.extend(self._grants(match, key_changes.get(match.name)))
             if match.live is not None:
                 self._note_foreign_grants(match.live)
         # A key's deletion waits for the alias changes that move or delete its aliases.
@@ -222,13 +253,41 @@ class _Differ:
 
     # ---- keys ----
 
-    def _key(self, match: KeyMatch) -> Change | None:
+    def _key(self, match: KeyMatch, grants: list[Change]) -> tuple[Change | None, Change | None]:
+        """The key's own change, and its trailing disable (see `_disable`), if any."""
         d, lv = match.desired, match.live
         if d is None:
-            return self._undeclared_key(match) if lv is not None else None
+            return (self._undeclared_key(match) if lv is not None else None), None
         if lv is None:
-            return self._create_key(d)
-        return self._update_key(d, lv)
+            created = self._create_key(d)
+            # A new key is Enabled until its trailing disable, grants created meanwhile.
+            disable = None if d.enabled else self._disable(d, ref(created.address), temporary=False)
+            return created, disable
+        return self._update_key(d, lv, creates_grant=_needs_enabled_key(grants))
+
+    def _disable(self, d: Key, key_id: Any, *, temporary: bool) -> Change:
+        """DisableKey as a change of its own, run after the key's change and grant changes:
+        KMS refuses CreateGrant and rotation changes on a disabled key."""
+        if temporary:
+            reason = (
+                f"disabled again after the temporary enable in {key_address(d.name)}; if an "
+                "apply stops before this step, the key stays enabled and the next plan "
+                "disables it"
+            )
+        else:
+            reason = (
+                "declared enabled: false; disabled after the key's other changes and its "
+                "grants, which KMS refuses on a disabled key"
+            )
+        return Change(
+            address=disable_address(d.name),
+            resource=Resource.KEY,
+            action=Action.UPDATE,
+            key=d.name,
+            attributes=(AttributeChange(name="enabled", before=True, after=False),),
+            calls=(ApiCall(operation="DisableKey", params={"KeyId": key_id}),),
+            reason=reason,
+        )
 
     def _create_key(self, d: Key) -> Change:
         address = key_address(d.name)
@@ -255,8 +314,6 @@ class _Differ:
                     operation="EnableKeyRotation", params=self._rotation_params(d, ref(address))
                 )
             )
-        if not d.enabled:
-            calls.append(ApiCall(operation="DisableKey", params={"KeyId": ref(address)}))
         return Change(
             address=address,
             resource=Resource.KEY,
@@ -299,7 +356,11 @@ class _Differ:
             reason="a live key of this stack that the manifests no longer declare",
         )
 
-    def _update_key(self, d: Key, lv: Key) -> Change | None:
+    def _update_key(
+        self, d: Key, lv: Key, *, creates_grant: bool
+    ) -> tuple[Change | None, Change | None]:
+        """The key's update (or restore) and its trailing disable. `creates_grant`: a grant
+        change of the key calls CreateGrant, which KMS refuses on a disabled key."""
         key_id = lv.key_id
         restoring = lv.state is not None and lv.state.is_pending_deletion
         attributes: list[AttributeChange] = []
@@ -333,13 +394,28 @@ class _Differ:
                 )
             )
             reasons.append("declared, but the live key is pending deletion")
-        # Enable first and disable last: KMS refuses most changes to a disabled key.
-        if d.enabled and not live_enabled:
+        rotation_attributes: list[AttributeChange] = []
+        rotation_calls = self._rotation_update(d, lv, key_id, rotation_attributes)
+        # A key that is disabled and stays disabled is enabled for this apply when it needs a
+        # rotation change or a new grant: KMS refuses those on a disabled key.
+        toggleable = restoring or lv.state in _TOGGLEABLE_STATES
+        temporary = (
+            toggleable
+            and not d.enabled
+            and not live_enabled
+            and bool(rotation_calls or creates_grant)
+        )
+        # Enable first (disable comes last, in its own change): KMS refuses some changes to a
+        # disabled key.
+        if (d.enabled and not live_enabled) or temporary:
             calls.append(ApiCall(operation="EnableKey", params={"KeyId": key_id}))
-            if not restoring:
+            if d.enabled and not restoring:
                 attributes.append(AttributeChange(name="enabled", before=False, after=True))
+        if temporary:
+            reasons.append(TEMPORARY_ENABLE_REASON)
 
-        calls.extend(self._rotation_update(d, lv, key_id, attributes))
+        attributes.extend(rotation_attributes)
+        calls.extend(rotation_calls)
 
         if d.description != lv.description:
             attributes.append(
@@ -369,21 +445,15 @@ class _Differ:
 
         calls.extend(self._tag_update(d, lv, key_id, attributes))
 
-        if not d.enabled and live_enabled:
-            attributes.append(AttributeChange(name="enabled", before=True, after=False))
-            calls.append(ApiCall(operation="DisableKey", params={"KeyId": key_id}))
-
+        disable = None
+        if not d.enabled and (live_enabled or temporary):
+            disable = self._disable(d, key_id, temporary=temporary)
         if not calls and not attributes:
-            return None
-        if not d.enabled and any(c.operation == "EnableKeyRotation" for c in calls):
-            self.warnings.append(
-                f"{key_address(d.name)}: KMS refuses EnableKeyRotation on a disabled key "
-                "(DisabledException); enable the key, apply, then disable it"
-            )
+            return None, disable
         immutable = [a.name for a in attributes if a.name in IMMUTABLE_ATTRIBUTES]
         if immutable:
             reasons.insert(0, f"immutable attribute(s) differ: {', '.join(immutable)}")
-        return Change(
+        change = Change(
             address=key_address(d.name),
             resource=Resource.KEY,
             action=Action.RESTORE if restoring else Action.UPDATE,
@@ -395,6 +465,7 @@ class _Differ:
             reason="; ".join(reasons),
             policy_diff=policy_change,
         )
+        return change, disable
 
     def _rotation_params(self, d: Key, key_id: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"KeyId": key_id}
@@ -567,13 +638,12 @@ class _Differ:
 
     # ---- grants ----
 
-    def _grants(self, match: KeyMatch, key_change: Change | None) -> list[Change]:
+    def _grants(self, match: KeyMatch) -> list[Change]:
+        """The grant changes of a declared key; `run` adds their dependency on the key's own
+        change, when there is one."""
         d, lv = match.desired, match.live
         assert d is not None
-        if key_change is not None and key_change.action is Action.DELETE:
-            return []
         key_id: Any = ref(key_address(d.name)) if lv is None else lv.key_id
-        depends = (key_address(d.name),) if key_change is not None else ()
         live_by_name: dict[str, list[Grant]] = {}
         for g in lv.grants if lv is not None else ():
             live_by_name.setdefault(g.name, []).append(g)
@@ -623,16 +693,8 @@ class _Differ:
                     after=grant_summary(want),
                     attributes=_grant_attributes(have[0], want) if have and not same else (),
                     calls=tuple(calls),
-                    depends_on=depends,
                     reason=reason,
                 )
-            )
-        if not d.enabled and any(
-            call.operation == "CreateGrant" for c in changes for call in c.calls
-        ):
-            self.warnings.append(
-                f"{key_address(d.name)}: KMS refuses CreateGrant on a disabled key "
-                "(DisabledException); enable the key, apply, then disable it"
             )
         return changes
 

@@ -301,7 +301,9 @@ class _Reader:
 
 def summary_counts(plan: Plan) -> dict[str, int]:
     """Unblocked changes per action, and the number of blocked changes. A blocked change
-    counts only as blocked: it will not happen unless the run's gate flags change."""
+    counts only as blocked: it will not happen unless the run's gate flags change. A key's
+    trailing disable (``key.<name>.disable``) is part of changing that key and counts only
+    when the key has no change of its own (see `Plan.count`)."""
     return {
         "add": plan.count(Action.CREATE),
         "change": plan.count(Action.UPDATE),

@@ -34,6 +34,17 @@ class Resource(str, enum.Enum):
     GRANT = "grant"
 
 
+def disable_address(key: str) -> str:
+    """The address of key `key`'s trailing disable: the change that disables the key after its
+    own change and its grant changes (KMS refuses CreateGrant and rotation changes on a
+    disabled key). Key names hold no dots, so it never collides with a key's address."""
+    return f"key.{key}.disable"
+
+
+def is_disable_address(address: str) -> bool:
+    return address.startswith("key.") and address.endswith(".disable") and address.count(".") == 2
+
+
 def ref(address: str) -> dict[str, str]:
     """A reference to the KeyId that the CreateKey call of change `address` returns."""
     return {"$ref": address}
@@ -91,6 +102,11 @@ class Change:
     def is_blocked(self) -> bool:
         return bool(self.blocked)
 
+    @property
+    def is_trailing_disable(self) -> bool:
+        """The DisableKey step of a key, run after the key's other changes (disable_address)."""
+        return self.resource is Resource.KEY and self.address == disable_address(self.key)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GateOptions:
@@ -129,7 +145,18 @@ class Plan:
     kmsplan_version: str = ""
 
     def count(self, action: Action) -> int:
-        return sum(1 for c in self.changes if c.action is action and not c.is_blocked)
+        """Unblocked changes of `action`. A key's trailing disable is part of changing that
+        key: it counts only when the key has no change of its own in the plan."""
+        changed_keys = {
+            c.key for c in self.changes if c.resource is Resource.KEY and not c.is_trailing_disable
+        }
+        return sum(
+            1
+            for c in self.changes
+            if c.action is action
+            and not c.is_blocked
+            and not (c.is_trailing_disable and c.key in changed_keys)
+        )
 
     @property
     def blocked(self) -> tuple[Change, ...]:

@@ -135,6 +135,8 @@ def _changes_table(plan: Plan) -> list[str]:
 def _action_word(change: Change) -> str:
     if change.action is Action.DELETE:
         return _DELETE_WORD.get(change.resource.value, "delete")
+    if change.is_trailing_disable:
+        return "disable"
     return _ACTION_WORD[change.action]
 
 

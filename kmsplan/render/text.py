@@ -106,6 +106,8 @@ def _change(change: Change, account_id: str, paint: _Painter) -> list[str]:
     headline = _HEADLINE[change.action]
     if change.action is Action.DELETE:
         headline = _DELETE_HEADLINE.get(change.resource.value, headline)
+    elif change.is_trailing_disable:
+        headline = "will be disabled"
     if change.is_blocked:
         headline = f"would be {headline.removeprefix('will be ')}, but is BLOCKED"
     lines = [f"  {paint(symbol(change) + ' ' + change.address, style)} {headline}"]

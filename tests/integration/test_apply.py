@@ -4,6 +4,7 @@ refusal — each refusal asserts its message, its exit code and that KMS did not
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -133,10 +134,17 @@ def test_progress_and_summary(
     code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve")
     assert code == 0
     orders = key_id(endpoint, "shop", "orders")
-    progress = err.splitlines()
+    # Every line is led by [n/N]: n of the plan's N changes finished (keys, alias, disable).
+    counted = [re.fullmatch(r"\[(\d)/4\] (.*)", line) for line in err.splitlines() if line]
+    assert all(counted), err
+    progress = [m.group(2) for m in counted if m]
     assert "key.orders: creating..." in progress
     assert f"key.orders: created [id={orders}]" in progress
     assert "alias.alias/shop/orders: created" in progress
+    assert "key.audit.disable: disabled" in progress
+    finished = [int(m.group(1)) for m in counted if m and not m.group(2).endswith("...")]
+    assert finished == [1, 2, 3, 4]
+    # key.audit.disable is part of creating key.audit: not a change of its own.
     assert out.splitlines()[-1] == "Apply complete: 3 added, 0 changed, 0 deleted."
 
 

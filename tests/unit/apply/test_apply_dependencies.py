@@ -17,7 +17,7 @@ from apply_plans import (
 
 from kmsplan.apply import check_plan, dependencies
 from kmsplan.errors import RefusedError
-from kmsplan.plan.types import Action, GateBlock, GateOptions, Resource, ref
+from kmsplan.plan.types import Action, Change, GateBlock, GateOptions, Resource, ref
 
 
 def test_alias_and_grant_wait_for_the_key_they_refer_to() -> None:
@@ -56,6 +56,65 @@ def test_key_deletion_waits_for_every_other_change_wherever_it_is_listed() -> No
     assert deps["key.old"] == ("key.orders", "alias.alias/orders")
     assert deps["key.older"] == ("key.orders", "alias.alias/orders")
     assert deps["key.orders"] == ()
+
+
+def disable(name: str, target: object = None, *, depends_on: tuple[str, ...] = ()) -> Change:
+    target = ref(f"key.{name}") if target is None else target
+    return change(
+        f"key.{name}.disable",
+        Resource.KEY,
+        Action.UPDATE,
+        name,
+        call("DisableKey", KeyId=target),
+        depends_on=depends_on,
+    )
+
+
+def test_trailing_disable_waits_for_the_key_and_every_grant_change_of_it() -> None:
+    deps = dependencies(
+        plan(
+            create_key("orders"),
+            alias_create("alias/orders", "orders"),
+            grant_create("orders", "g"),
+            grant_create("orders", "h"),
+            disable("orders"),
+            grant_create("other", "g", target="k-other"),
+        )
+    )
+    # The aliases and grants wait for the key's own change, not for its disable.
+    assert deps["alias.alias/orders"] == ("key.orders",)
+    assert deps["grant.orders.g"] == ("key.orders",)
+    assert deps["key.orders.disable"] == ("key.orders", "grant.orders.g", "grant.orders.h")
+
+
+def test_trailing_disable_of_a_live_key_waits_for_its_grants_even_without_depends_on() -> None:
+    revoke = change(
+        "grant.orders.old",
+        Resource.GRANT,
+        Action.DELETE,
+        "orders",
+        call("RevokeGrant", KeyId="k1", GrantId="g-old"),
+    )
+    deps = dependencies(
+        plan(
+            disable("orders", "k1"),
+            grant_create("orders", "g", target="k1"),
+            revoke,
+            key_deletion("old", "k-old"),
+            gate=ALLOW_DELETE,
+        )
+    )
+    assert deps["key.orders.disable"] == ("grant.orders.g", "grant.orders.old")
+    assert deps["grant.orders.g"] == ()
+    # A key deletion still waits for everything else, the disable included.
+    assert deps["key.old"] == ("key.orders.disable", "grant.orders.g", "grant.orders.old")
+    check_plan(
+        plan(
+            disable("orders", "k1"),
+            grant_create("orders", "g", target="k1"),
+            revoke,
+        )
+    )
 
 
 def test_independent_keys_do_not_wait_for_each_other() -> None:
@@ -158,11 +217,24 @@ def test_a_blocked_plan_is_refused_naming_the_change_the_reason_and_the_way_out(
             ),
             "the changes' dependencies form a cycle",
         ),
+        (
+            plan(
+                change(
+                    "key.a.disable",
+                    Resource.KEY,
+                    Action.UPDATE,
+                    "a",
+                    call("DisableKey", KeyId="k"),
+                    call("TagResource", KeyId="k", Tags=[]),
+                )
+            ),
+            "key.a.disable: a key's trailing disable makes only DisableKey",
+        ),
     ],
 )
 def test_malformed_plans_are_refused_before_any_call(bad_plan: object, problem: str) -> None:
     with pytest.raises(RefusedError) as refused:
-        check_plan(bad_plan)  # type: ignore[arg-type]
+        check_plan(bad_plan)
     assert str(refused.value) == (
         f"refusing to apply a malformed plan; nothing was changed:\n  {problem}"
     )

@@ -124,11 +124,43 @@ def test_key_without_declared_policy_is_created_with_the_kms_default_policy() ->
 
 def test_disabled_key_is_created_then_disabled_last() -> None:
     key = desired_key("orders", enabled=False, rotation=Rotation(enabled=True))
-    c = change(plan_for(stack(key), empty_live()), "key.orders")
-    assert ops(c) == ["CreateKey", "EnableKeyRotation", "DisableKey"]
+    plan = plan_for(stack(key), empty_live())
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["CreateKey", "EnableKeyRotation"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    c, disable = plan.changes
     # An undeclared period is left to KMS's default.
     assert dict(c.calls[1].params) == {"KeyId": ref("key.orders")}
-    assert dict(c.calls[2].params) == {"KeyId": ref("key.orders")}
+    assert dict(disable.calls[0].params) == {"KeyId": ref("key.orders")}
+    assert (disable.resource, disable.action, disable.key) == (
+        Resource.KEY,
+        Action.UPDATE,
+        "orders",
+    )
+    assert [(a.name, a.before, a.after) for a in disable.attributes] == [("enabled", True, False)]
+    assert disable.depends_on == ("key.orders",)
+    # Disabling is part of creating the key: one key to add, nothing to change.
+    assert (plan.count(Action.CREATE), plan.count(Action.UPDATE)) == (1, 0)
+
+
+def test_new_disabled_key_with_grants_is_disabled_after_its_grants() -> None:
+    # (a) KMS refuses CreateGrant on a disabled key: disabling inside the key's change made
+    # the grants fail on every apply.
+    key = full_key(enabled=False, grants=[grant("lambda"), grant("batch")])
+    plan = plan_for(stack(key), empty_live())
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["CreateKey", "EnableKeyRotation"]),
+        ("alias.alias/payments/orders", ["CreateAlias"]),
+        ("grant.orders.batch", ["CreateGrant"]),
+        ("grant.orders.lambda", ["CreateGrant"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    disable = change(plan, "key.orders.disable")
+    assert disable.depends_on == ("key.orders", "grant.orders.batch", "grant.orders.lambda")
+    assert "enabled: false" in disable.reason
+    assert plan.warnings == ()
+    assert (plan.count(Action.CREATE), plan.count(Action.UPDATE)) == (4, 0)
 
 
 def test_grant_constraints_are_sent_in_kms_shape() -> None:
@@ -243,10 +275,55 @@ def test_update_order_is_enable_rotation_description_policy_tags() -> None:
 
 def test_disable_comes_after_every_other_update() -> None:
     want = full_key(description="new", enabled=False)
-    c = change(
-        plan_for(stack(want), live_state(live_key(full_key(description="old")))), "key.orders"
+    plan = plan_for(stack(want), live_state(live_key(full_key(description="old"))))
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["UpdateKeyDescription"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    assert [a.name for a in change(plan, "key.orders").attributes] == ["description"]
+    assert change(plan, "key.orders.disable").depends_on == ("key.orders",)
+    # One key changes: its disable is not a change of its own.
+    assert plan.count(Action.UPDATE) == 1
+
+
+def test_disabling_alone_is_one_change_with_nothing_else_to_wait_for() -> None:
+    plan = plan_for(stack(full_key(enabled=False)), live_state(live_key(full_key())))
+    assert [(c.address, ops(c)) for c in plan.changes] == [("key.orders.disable", ["DisableKey"])]
+    disable = plan.changes[0]
+    assert dict(disable.calls[0].params) == {"KeyId": key_id_for("orders")}
+    assert disable.depends_on == ()
+    assert plan.count(Action.UPDATE) == 1
+
+
+def test_disabling_a_key_and_adding_a_grant_disables_after_the_grant() -> None:
+    # (b) Disabling first made the new grant fail with DisabledException.
+    want = full_key(enabled=False, grants=[grant("lambda"), grant("new")])
+    plan = plan_for(stack(want), live_state(live_key(full_key())))
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("grant.orders.new", ["CreateGrant"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    assert change(plan, "grant.orders.new").depends_on == ()
+    assert change(plan, "key.orders.disable").depends_on == ("grant.orders.new",)
+    assert "enabled temporarily" not in change(plan, "key.orders.disable").reason
+
+
+def test_disable_waits_for_revoked_grants_too_and_comes_before_key_deletions() -> None:
+    want = full_key(enabled=False, grants=[grant("new")])
+    gone = full_key("zz-gone")
+    live = live_state(live_key(full_key()), live_key(gone, protected=False))
+    plan = plan_for(stack(want), live, OPEN_GATE)
+    assert [c.address for c in plan.changes] == [
+        "grant.orders.new",
+        "grant.orders.lambda",
+        "alias.alias/payments/zz-gone",
+        "key.orders.disable",
+        "key.zz-gone",
+    ]
+    assert change(plan, "key.orders.disable").depends_on == (
+        "grant.orders.lambda",
+        "grant.orders.new",
     )
-    assert ops(c) == ["UpdateKeyDescription", "DisableKey"]
 
 
 def test_rotation_turned_off_out_of_band_is_turned_back_on() -> None:
@@ -619,11 +696,86 @@ def test_key_in_a_transient_state_is_not_enabled_but_reported() -> None:
     )
 
 
-def test_grant_for_a_disabled_key_warns_that_kms_would_refuse_it() -> None:
+# ---- keys that stay disabled ----------------------------------------------------------------
+
+
+TEMPORARY = (
+    "enabled temporarily: KMS refuses CreateGrant/EnableKeyRotation on a disabled key; "
+    "disabled again at the end of this apply"
+)
+
+
+def test_new_grant_on_a_key_that_stays_disabled_enables_it_for_the_apply() -> None:
+    # (c) Until now only a warning: the CreateGrant failed with DisabledException.
     want = full_key(enabled=False, grants=[grant("lambda"), grant("new")])
     plan = plan_for(stack(want), live_state(live_key(full_key(enabled=False))))
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["EnableKey"]),
+        ("grant.orders.new", ["CreateGrant"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    key = change(plan, "key.orders")
+    assert key.reason == TEMPORARY
+    assert key.attributes == ()  # the key ends as it was: disabled
+    assert change(plan, "grant.orders.new").depends_on == ("key.orders",)
+    disable = change(plan, "key.orders.disable")
+    assert disable.depends_on == ("key.orders", "grant.orders.new")
+    assert "the next plan disables it" in disable.reason
+    assert plan.warnings == ()
+    assert (plan.count(Action.CREATE), plan.count(Action.UPDATE)) == (1, 1)
+
+
+def test_rotation_change_on_a_key_that_stays_disabled_enables_it_first() -> None:
+    want = full_key(enabled=False, description="new", rotation=Rotation(enabled=True))
+    live = live_key(full_key(enabled=False, description="old", rotation=Rotation(enabled=False)))
+    plan = plan_for(stack(want), live_state(live))
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["EnableKey", "EnableKeyRotation", "UpdateKeyDescription"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    key = change(plan, "key.orders")
+    assert [a.name for a in key.attributes] == ["rotation.enabled", "description"]
+    assert key.reason == TEMPORARY
+
+
+def test_turning_rotation_off_on_a_disabled_key_enables_it_first() -> None:
+    want = full_key(enabled=False, rotation=Rotation(enabled=False))
+    live = live_key(full_key(enabled=False, rotation=Rotation(enabled=True, period_days=365)))
+    plan = plan_for(stack(want), live_state(live))
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["EnableKey", "DisableKeyRotation"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+
+
+def test_other_updates_of_a_disabled_key_need_no_temporary_enable() -> None:
+    want = full_key(enabled=False, description="new", grants=[])
+    live = live_key(full_key(enabled=False, description="old", grants=[]))
+    plan = plan_for(stack(want), live_state(live))
+    assert [(c.address, ops(c)) for c in plan.changes] == [("key.orders", ["UpdateKeyDescription"])]
+
+
+def test_revoking_a_grant_of_a_disabled_key_needs_no_temporary_enable() -> None:
+    want = full_key(enabled=False, grants=[])
+    plan = plan_for(stack(want), live_state(live_key(full_key(enabled=False))))
+    assert [(c.address, ops(c)) for c in plan.changes] == [("grant.orders.lambda", ["RevokeGrant"])]
+
+
+def test_restored_key_that_stays_disabled_is_enabled_for_a_new_grant() -> None:
+    want = full_key(enabled=False, grants=[grant("lambda"), grant("new")])
+    live = live_state(live_key(full_key(enabled=False), state=KeyState.PENDING_DELETION))
+    plan = plan_for(stack(want), live)
+    assert [(c.address, ops(c)) for c in plan.changes] == [
+        ("key.orders", ["CancelKeyDeletion", "EnableKey"]),
+        ("grant.orders.new", ["CreateGrant"]),
+        ("key.orders.disable", ["DisableKey"]),
+    ]
+    assert change(plan, "key.orders").action is Action.RESTORE
+    assert TEMPORARY in change(plan, "key.orders").reason
+
+
+def test_key_in_a_transient_state_gets_no_temporary_enable() -> None:
+    want = full_key(enabled=False, grants=[grant("lambda"), grant("new")])
+    live = live_state(live_key(full_key(enabled=False), state=KeyState.PENDING_IMPORT))
+    plan = plan_for(stack(want), live)
     assert [c.address for c in plan.changes] == ["grant.orders.new"]
-    assert plan.warnings == (
-        "key.orders: KMS refuses CreateGrant on a disabled key (DisabledException); enable the "
-        "key, apply, then disable it",
-    )
