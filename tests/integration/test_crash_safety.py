@@ -1,8 +1,8 @@
 """Crash safety: whatever step an apply dies at, or whichever answer is lost, re-running apply
 converges — no duplicate key, no duplicate grant, no lost alias, and a clean plan after.
 
-A multi-key manifest (keys, policy, rotation, a disabled key, aliases, a grant) needs 7
-writes. For every k from 1 to 7: the k-th write takes effect and then the process "dies" (an
+A multi-key manifest (keys, policy, rotation, a disabled key, aliases, grants) needs 8
+writes. For every k from 1 to 8: the k-th write takes effect and then the process "dies" (an
 exception raised from botocore's after-call hook: kmsplan never learns the call succeeded);
 or the k-th write is answered HTTP 500 — before reaching KMS, or after it took effect.
 """
@@ -35,7 +35,7 @@ from kmsplan.apply import WRITE_OPERATIONS
 pytestmark = pytest.mark.integration
 
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
-WRITES = 7  # CreateKey x2, EnableKeyRotation, DisableKey, CreateAlias x2, CreateGrant
+WRITES = 8  # CreateKey x2, EnableKeyRotation, CreateAlias x2, CreateGrant x2, DisableKey
 
 
 def manifest(tmp_path: Path, endpoint: str) -> Path:
@@ -70,8 +70,12 @@ def manifest(tmp_path: Path, endpoint: str) -> Path:
             "policy": policy,
             "grants": [grant("worker")],
         },
-        # Disabled: KMS refuses grants on a disabled key, so it has none.
-        "archive": {"enabled": False, "aliases": ["alias/crash/archive"]},
+        # Disabled, with a grant: its DisableKey is the last write, after the grant.
+        "archive": {
+            "enabled": False,
+            "aliases": ["alias/crash/archive"],
+            "grants": [grant("auditor")],
+        },
     }
     return write_manifest(tmp_path / "crash.yaml", "crash", keys)
 
@@ -86,7 +90,7 @@ def assert_converged(path: Path, endpoint: str, capsys: pytest.CaptureFixture[st
     assert live_aliases["alias/crash/orders"] == orders
     assert live_aliases["alias/crash/archive"] == archive
     assert grant_names(endpoint, orders) == ["kmsplan/worker"]
-    assert grant_names(endpoint, archive) == []
+    assert grant_names(endpoint, archive) == ["kmsplan/auditor"]
     assert keys["archive"][0]["KeyState"] == "Disabled"
     code, out, _ = kmsplan(capsys, endpoint, "plan", str(path), "--detailed-exitcode")
     assert (code, out.splitlines()[-1]) == (0, "No changes. KMS matches the manifests."), out
