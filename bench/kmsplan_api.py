@@ -1,0 +1,124 @@
+"""The few kmsplan entry points the benchmark drives, in one place.
+
+The benchmark measures kmsplan through the same functions the CLI uses: manifest loading, the
+AWS clients (rate limiter and retries included), the live reader, the differ, the applier and
+the renderers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kmsplan.model import LiveState, Stack
+from kmsplan.plan.types import GateOptions, Plan
+
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyOutcome:
+    ok: bool
+    done: int
+    failed: int
+    detail: str = ""
+
+
+def load(folder: Path) -> Stack:
+    from kmsplan.manifest import load as load_manifest
+
+    return load_manifest([str(folder)])
+
+
+def clients(
+    endpoint: str, *, parallelism: int, quotas: dict[str, float] | None, max_attempts: int = 10
+) -> Any:
+    from kmsplan.aws.client import AwsClients
+
+    return AwsClients.create(
+        profile=None,
+        region=REGION,
+        endpoint_url=endpoint,
+        parallelism=parallelism,
+        quotas=quotas,
+        max_attempts=max_attempts,
+    )
+
+
+def plan(aws: Any, stack: Stack) -> Plan:
+    """`kmsplan plan` after loading (kmsplan.runner.build_plan's steps, with the benchmark's
+    clients): identity and account guard, variables, live read with principal checks, usage
+    of deletion candidates, diff, lint findings, fingerprint."""
+    from kmsplan import runner
+    from kmsplan.aws.client import caller_identity
+    from kmsplan.aws.reader import read_live
+    from kmsplan.manifest import resolve_variables
+    from kmsplan.plan.differ import diff as differ
+    from kmsplan.plan.planfile import fingerprint
+
+    account_id, caller_arn = caller_identity(aws)
+    runner.check_account(stack, account_id=account_id, caller_arn=caller_arn)
+    desired = resolve_variables(stack, account_id=account_id, region=aws.region)
+    live = read_live(
+        aws, desired, check_principals=runner.principals_to_check(desired, account_id)
+    )
+    live = runner.with_usage(aws, live, runner.deletion_candidates(desired, live))
+    result = differ(desired, live, GateOptions())
+    return replace(
+        result,
+        findings=runner.findings_for_changed_keys(desired, live, result),
+        fingerprint=fingerprint(live),
+    )
+
+
+def resolve(stack: Stack, *, account_id: str, region: str) -> Stack:
+    """Fill `${account_id}` and `${region}` (done once per plan, after GetCallerIdentity)."""
+    from kmsplan.manifest import resolve_variables
+
+    return resolve_variables(stack, account_id=account_id, region=region)
+
+
+def diff_resolved(desired: Stack, live: LiveState) -> Plan:
+    """The differ alone, on a stack whose variables are already filled."""
+    from kmsplan.plan.differ import diff as differ
+
+    return differ(desired, live, GateOptions())
+
+
+def diff(stack: Stack, live: LiveState) -> Plan:
+    """The pure part of a plan: fill variables, diff (what the CPU-only scenario times)."""
+    from kmsplan.manifest import resolve_variables
+    from kmsplan.plan.differ import diff as differ
+
+    desired = resolve_variables(stack, account_id=live.account_id, region=live.region)
+    return differ(desired, live, GateOptions())
+
+
+def apply(aws: Any, plan_: Plan) -> ApplyOutcome:
+    from kmsplan.apply import ChangeStatus, apply_plan
+
+    result = apply_plan(
+        plan_, aws.kms, parallelism=aws.parallelism, limiter=None,
+        on_event=lambda _event: None, audit=None,
+    )
+    failed = result.with_status(ChangeStatus.FAILED)
+    return ApplyOutcome(
+        ok=bool(result.ok),
+        done=len(result.with_status(ChangeStatus.DONE)),
+        failed=len(failed),
+        detail="; ".join(o.describe() for o in failed[:3]),
+    )
+
+
+def render_text(plan_: Plan) -> str:
+    from kmsplan.render.text import render
+
+    return render(plan_, color=False)
+
+
+def render_json(plan_: Plan) -> str:
+    from kmsplan.render.json import render
+
+    text: str = render(plan_)
+    return text

@@ -1,0 +1,158 @@
+"""Smoke test of the benchmark harness: the proxy in front of the test moto server counts,
+throttles and pages like KMS, and one tiny plan scenario runs end to end. Counts only: the
+benchmark's timings are reported in bench/RESULTS.md, never asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from bench.emulator import Emulator, control
+from bench.quotas import REAL_QUOTAS
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def emulator(endpoint: str) -> Iterator[Emulator]:
+    """The bench proxy (no latency, KMS's quotas) in front of the test session's moto server."""
+    port = urlparse(endpoint).port
+    assert port is not None
+    emu = Emulator(
+        latency_ms=0, quotas=dict(REAL_QUOTAS), upstream_port=port, share_symmetric_key=False
+    )
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def test_proxy_throttles_past_the_quota_like_kms(emulator: Emulator) -> None:
+    # One token, refilled once per 100 s: the second CreateKey in a row is over the quota.
+    control(emulator.endpoint, "configure", {"quotas": {"kms:CreateKey": 0.01}})
+    kms = boto3.client(
+        "kms",
+        endpoint_url=emulator.endpoint,
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    kms.create_key(Description="first")
+    with pytest.raises(ClientError) as caught:
+        kms.create_key(Description="second")
+
+    error = caught.value.response
+    assert error["Error"] == {"Code": "ThrottlingException", "Message": "Rate exceeded"}
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    stats = control(emulator.endpoint, "stats")["ops"]
+    assert stats["kms:CreateKey"] == {"calls": 2, "throttled": 1, "errors": 0}
+    # The throttled call never reached moto: one key exists.
+    assert len(kms.list_keys()["Keys"]) == 1
+
+
+def test_proxy_names_operations_of_every_protocol(emulator: Emulator) -> None:
+    sts = boto3.client("sts", endpoint_url=emulator.endpoint, region_name="us-east-1")
+    tagging = boto3.client(
+        "resourcegroupstaggingapi", endpoint_url=emulator.endpoint, region_name="us-east-1"
+    )
+    kms = boto3.client("kms", endpoint_url=emulator.endpoint, region_name="us-east-1")
+
+    sts.get_caller_identity()
+    tagging.get_resources(ResourceTypeFilters=["kms:key"])
+    with pytest.raises(ClientError):
+        kms.describe_key(KeyId="alias/bench/missing")
+
+    stats = control(emulator.endpoint, "stats")["ops"]
+    assert stats == {
+        "kms:DescribeKey": {"calls": 1, "throttled": 0, "errors": 1},
+        "sts:GetCallerIdentity": {"calls": 1, "throttled": 0, "errors": 0},
+        "tagging:GetResources": {"calls": 1, "throttled": 0, "errors": 0},
+    }
+
+
+def test_proxy_pages_list_aliases_at_most_100_per_call(emulator: Emulator) -> None:
+    control(
+        emulator.endpoint, "populate", {"unmanaged_keys": 3, "aliases_per_key": 50, "roles": []}
+    )
+    kms = boto3.client("kms", endpoint_url=emulator.endpoint, region_name="us-east-1")
+    control(emulator.endpoint, "reset-stats")
+
+    names = [
+        a["AliasName"]
+        for page in kms.get_paginator("list_aliases").paginate(PaginationConfig={"PageSize": 100})
+        for a in page["Aliases"]
+    ]
+
+    assert len(names) == len(set(names))
+    assert len([n for n in names if n.startswith("alias/other/")]) == 150
+    calls = control(emulator.endpoint, "stats")["ops"]["kms:ListAliases"]["calls"]
+    assert calls == math.ceil(len(names) / 100)
+
+
+def test_tiny_plan_scenario_reads_each_key_a_bounded_number_of_times(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    manifest = pytest.importorskip("kmsplan.manifest")
+    if not hasattr(manifest, "load"):
+        pytest.skip("kmsplan.manifest.load is not available")
+    from bench.scenarios import Bench, plan_scenario
+
+    bench = Bench(
+        endpoint=emulator.endpoint,
+        latency_s=0.0,
+        proxy_quotas=dict(REAL_QUOTAS),
+        parallelism=4,
+        workdir=tmp_path,
+    )
+
+    [concurrent, sequential] = plan_scenario(bench, managed=3, unmanaged=20, sequential_too=True)
+
+    for m in (concurrent, sequential):
+        assert m.changes == 0, m.notes  # the seeded keys are exactly what the manifest declares
+        assert m.throttled == 0
+        assert m.errors == 0
+        per_key = {op: n for op, n in m.calls.items() if n == 3}
+        assert set(per_key) >= {"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants"}
+        assert m.total_calls <= 5 * 3 + 3 + 10  # ≤ 5 per key + identity/discovery/aliases + IAM
+        # The 20 unmanaged keys are never read one by one.
+        assert m.calls.get("kms:ListResourceTags", 0) <= 3
+    assert concurrent.calls == sequential.calls
+    assert sequential.parallelism == 1
+
+
+def test_pager_asks_moto_once_per_listing_and_rejects_unknown_markers() -> None:
+    from bench.proxy import Pager
+
+    upstream_calls: list[bytes] = []
+    aliases = [{"AliasName": f"alias/a{i:03d}"} for i in range(250)]
+
+    def moto(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        upstream_calls.append(body)
+        return 200, [], json.dumps({"Aliases": aliases, "Truncated": False}).encode()
+
+    pager = Pager()
+    pages, marker = [], None
+    while True:
+        request = {"Limit": 100, **({"Marker": marker} if marker else {})}
+        status, _, data = pager.page("kms:ListAliases", json.dumps(request).encode(), moto)
+        assert status == 200
+        doc = json.loads(data)
+        pages.append([a["AliasName"] for a in doc["Aliases"]])
+        if not doc["Truncated"]:
+            assert "NextMarker" not in doc
+            break
+        marker = doc["NextMarker"]
+
+    assert [len(p) for p in pages] == [100, 100, 50]
+    assert [name for page in pages for name in page] == [a["AliasName"] for a in aliases]
+    assert upstream_calls == [b"{}"]  # Limit and Marker never reach moto
+    status, _, data = pager.page("kms:ListAliases", b'{"Marker": "s999:100"}', moto)
+    assert status == 400
+    assert json.loads(data) == {"__type": "InvalidMarkerException", "message": "Invalid marker"}
