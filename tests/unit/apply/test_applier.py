@@ -355,3 +355,19 @@ def test_independent_changes_run_concurrently(kms: Any) -> None:
     )
     assert result.ok
     assert sorted(result.created_keys) == ["key.a", "key.b"]
+
+
+def test_a_new_keys_alias_does_not_wait_behind_every_other_key_create(kms: Any) -> None:
+    # Two slots, four keys with an alias each. Aliases use their own quota (CreateAlias), so
+    # the first alias that becomes ready takes the next free slot instead of queueing behind
+    # the remaining CreateKey calls; otherwise a large apply runs the CreateKey and
+    # CreateAlias quotas one after the other.
+    keys = ["a", "b", "c", "d"]
+    the_plan = plan(
+        *(create_key(k) for k in keys), *(alias_create(f"alias/{k}", k) for k in keys)
+    )
+    result, events = run(the_plan, kms, parallelism=2)
+    assert result.ok
+    started = [e.change.address for e in events if e.kind is EventKind.STARTED]
+    first_alias = min(started.index(f"alias.alias/{k}") for k in keys)
+    assert first_alias < started.index("key.d"), started
