@@ -7,7 +7,7 @@ the renderers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +47,12 @@ def clients(
 
 
 def plan(aws: Any, stack: Stack) -> Plan:
-    """`kmsplan plan` after loading (kmsplan.runner.build_plan's steps, with the benchmark's
-    clients): identity and account guard, variables, live read with principal checks, usage
-    of deletion candidates, diff, lint findings, fingerprint."""
+    """`kmsplan plan` after loading, with the benchmark's clients: kmsplan.runner.plan_stack
+    (identity and account guard, variables, live read with principal checks, usage of
+    deletion candidates, diff, lint findings, fingerprint)."""
     from kmsplan import runner
-    from kmsplan.aws.client import caller_identity
-    from kmsplan.aws.reader import read_live
-    from kmsplan.manifest import resolve_variables
-    from kmsplan.plan.differ import diff as differ
-    from kmsplan.plan.planfile import fingerprint
 
-    account_id, caller_arn = caller_identity(aws)
-    runner.check_account(stack, account_id=account_id, caller_arn=caller_arn)
-    desired = resolve_variables(stack, account_id=account_id, region=aws.region)
-    live = read_live(
-        aws, desired, check_principals=runner.principals_to_check(desired, account_id)
-    )
-    live = runner.with_usage(aws, live, runner.deletion_candidates(desired, live))
-    result = differ(desired, live, GateOptions())
-    return replace(
-        result,
-        findings=runner.findings_for_changed_keys(desired, live, result),
-        fingerprint=fingerprint(live),
-    )
+    return runner.plan_stack(aws, stack, GateOptions())
 
 
 def resolve(stack: Stack, *, account_id: str, region: str) -> Stack:

@@ -54,6 +54,14 @@ def build_plan(
         endpoint_url=endpoint_url,
         parallelism=parallelism,
     )
+    return plan_stack(clients, desired, gate, now=now), clients
+
+
+def plan_stack(
+    clients: AwsClients, desired: Stack, gate: GateOptions, *, now: datetime | None = None
+) -> Plan:
+    """Steps 3-6 for a loaded stack: identity and account guard, variables, the live read,
+    the diff, findings and fingerprint."""
     account_id, caller_arn = caller_identity(clients)
     check_account(desired, account_id=account_id, caller_arn=caller_arn)
     desired = resolve_variables(desired, account_id=account_id, region=clients.region)
@@ -65,14 +73,11 @@ def build_plan(
     )
     live = with_usage(clients, live, deletion_candidates(desired, live))
     plan = diff(desired, live, gate, now=now)
-    return (
-        dataclasses.replace(
-            plan,
-            findings=findings_for_changed_keys(desired, live, plan),
-            fingerprint=fingerprint(live),
-            kmsplan_version=__version__,
-        ),
-        clients,
+    return dataclasses.replace(
+        plan,
+        findings=findings_for_changed_keys(desired, live, plan),
+        fingerprint=fingerprint(live),
+        kmsplan_version=__version__,
     )
 
 

@@ -130,22 +130,21 @@ def read_live(
     KmsplanError (AwsError) when KMS cannot be read.
     """
     reader = _Reader(clients, stack)
-    # Three independent first steps; the per-key reads need discovery's answer.
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="kmsplan-read") as pool:
+    # Caller identity and the Region's alias listing (one call per 100 aliases, unmanaged
+    # ones included) run beside discovery and the per-key reads, which need neither.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kmsplan-read") as pool:
         who = pool.submit(lambda: identity or caller_identity(clients))
-        discovery = pool.submit(reader.discover)
         alias_list = pool.submit(paginate, clients.kms, "ListAliases", "Aliases", page_size=100)
-    account_id, caller_arn = who.result()
-    discovered = discovery.result()
-    aliases = alias_list.result()
-
-    found = reader.read_candidates(discovered or ())
-    missing = {k.name for k in stack.keys} - {r.key.name for r in found}
-    if discovered is None or missing:
-        if discovered is not None:
-            log.info("not found by tag discovery, confirming with a scan: %s", sorted(missing))
-        examined = {c.key_id for c in discovered or ()}
-        found += reader.scan(exclude=examined)
+        discovered = reader.discover()
+        found = reader.read_candidates(discovered or ())
+        missing = {k.name for k in stack.keys} - {r.key.name for r in found}
+        if discovered is None or missing:
+            if discovered is not None:
+                log.info("not found by tag discovery, confirming with a scan: %s", sorted(missing))
+            examined = {c.key_id for c in discovered or ()}
+            found += reader.scan(exclude=examined)
+        account_id, caller_arn = who.result()
+        aliases = alias_list.result()
 
     keys = _dedupe(found, stack.name, reader.warnings)
     alias_targets = _alias_targets(aliases)
