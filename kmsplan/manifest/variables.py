@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kmsplan.manifest.source import DocPath
-from kmsplan.model import Grant, GrantConstraints, Stack
+from kmsplan.model import Grant, GrantConstraints, Key, Stack
 
 VARIABLES: tuple[str, ...] = ("account_id", "region", "stack", "key")
 LOAD_TIME_VARIABLES: tuple[str, ...] = ("stack", "key")
@@ -115,61 +115,103 @@ def substitute(value: Any, values: Mapping[str, str], *, path: DocPath, in_polic
     return value
 
 
-def _plain(value: Any, values: Mapping[str, str]) -> Any:
-    """Substitution without bookkeeping, for values that were validated at load time."""
+def _fill_json(value: Any, fill: Callable[[str], str]) -> Any:
+    """`value` with `fill` applied to every string holding a `${`, mapping keys included.
+
+    Copy on write: returns `value` itself when nothing in it changes and shares every
+    unchanged part, so only the containers on the way to a variable are copied.
+    """
     if isinstance(value, str):
-        return substitute_text(value, values, in_policy=True)[0]
+        return fill(value) if "${" in value else value
     if isinstance(value, dict):
-        return {_plain(k, values): _plain(v, values) for k, v in value.items()}
+        out: dict[Any, Any] | None = None
+        for k, v in value.items():
+            if isinstance(k, str) and "${" in k:  # rare: rebuild, keeping the order
+                return {_fill_json(name, fill): _fill_json(item, fill)
+                        for name, item in value.items()}
+            new = _fill_json(v, fill) if not isinstance(v, str) else fill(v) if "${" in v else v
+            if new is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = new
+        return value if out is None else out
     if isinstance(value, list):
-        return [_plain(item, values) for item in value]
+        items: list[Any] | None = None
+        for i, v in enumerate(value):
+            new = _fill_json(v, fill) if not isinstance(v, str) else fill(v) if "${" in v else v
+            if new is not v:
+                if items is None:
+                    items = list(value)
+                items[i] = new
+        return value if items is None else items
     return value
 
 
 def _pairs(pairs: tuple[tuple[str, str], ...] | None,
            fill: Callable[[str], str]) -> tuple[tuple[str, str], ...] | None:
+    """Encryption-context pairs filled and sorted; `pairs` itself when that changes nothing."""
     if pairs is None:
         return None
-    return tuple(sorted((fill(k), fill(v)) for k, v in pairs))
+    filled = tuple(sorted((fill(k), fill(v)) for k, v in pairs))
+    return pairs if filled == pairs else filled
 
 
 def _resolve_grant(grant: Grant, fill: Callable[[str], str]) -> Grant:
+    """`grant` with its variables filled; `grant` itself when it holds none."""
     constraints = grant.constraints
     if constraints is not None:
-        constraints = GrantConstraints(
-            encryption_context_subset=_pairs(constraints.encryption_context_subset, fill),
-            encryption_context_equals=_pairs(constraints.encryption_context_equals, fill),
-        )
-    return dataclasses.replace(
-        grant,
-        grantee=fill(grant.grantee),
-        retiring_principal=(None if grant.retiring_principal is None
-                            else fill(grant.retiring_principal)),
-        constraints=constraints,
-    )
+        subset = _pairs(constraints.encryption_context_subset, fill)
+        equals = _pairs(constraints.encryption_context_equals, fill)
+        if (subset is not constraints.encryption_context_subset
+                or equals is not constraints.encryption_context_equals):
+            constraints = GrantConstraints(encryption_context_subset=subset,
+                                           encryption_context_equals=equals)
+    grantee = fill(grant.grantee)
+    retiring = None if grant.retiring_principal is None else fill(grant.retiring_principal)
+    if (grantee is grant.grantee and retiring is grant.retiring_principal
+            and constraints is grant.constraints):
+        return grant
+    return dataclasses.replace(grant, grantee=grantee, retiring_principal=retiring,
+                               constraints=constraints)
 
 
 def resolve_variables(stack: Stack, *, account_id: str, region: str) -> Stack:
     """The stack with `${account_id}` and `${region}` filled in its policies and grants.
 
-    Pure; call it once the target account and Region are known (at plan time).
+    Pure; call it once the target account and Region are known (at plan time). Keys, grants
+    and policy parts without these variables are returned as they are, not copied.
     """
     if not _ACCOUNT_ID.match(account_id):
         raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
     if not region:
         raise ValueError("region must not be empty")
     values = {"account_id": account_id, "region": region}
+    # A stack repeats the same few strings (role ARNs, the account root) in every key:
+    # substitute each distinct one once. The substituted text depends on the text alone
+    # (in_policy only changes which problems are reported, and those were reported at load).
+    filled: dict[str, str] = {}
 
     def fill(text: str) -> str:
-        return substitute_text(text, values, in_policy=False)[0]
+        if "${" not in text:
+            return text
+        result = filled.get(text)
+        if result is None:
+            result = filled[text] = substitute_text(text, values, in_policy=True)[0]
+        # Unchanged text comes back as the caller's own object, so that "nothing changed"
+        # can be told by identity all the way up to the key.
+        return text if result == text else result
 
-    keys = tuple(
-        dataclasses.replace(
-            key,
-            policy=None if key.policy is None else _plain(key.policy, values),
-            grants=tuple(_resolve_grant(g, fill) for g in key.grants),
-        )
-        for key in stack.keys
-    )
+    keys = tuple(_resolve_key(key, fill) for key in stack.keys)
+    if all(new is old for new, old in zip(keys, stack.keys, strict=True)):
+        return stack
     return dataclasses.replace(stack, keys=keys)
 
+
+def _resolve_key(key: Key, fill: Callable[[str], str]) -> Key:
+    """`key` with its variables filled; `key` itself when its policy and grants hold none."""
+    policy = None if key.policy is None else _fill_json(key.policy, fill)
+    grants = tuple(_resolve_grant(grant, fill) for grant in key.grants)
+    unchanged_grants = all(new is old for new, old in zip(grants, key.grants, strict=True))
+    if policy is key.policy and unchanged_grants:
+        return key
+    return dataclasses.replace(key, policy=policy, grants=grants)

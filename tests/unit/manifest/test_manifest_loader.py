@@ -169,6 +169,86 @@ def test_resolve_variables_refuses_a_malformed_account_id(tmp_path: Path) -> Non
         resolve_variables(stack, account_id="1234", region="eu-west-1")
 
 
+def test_resolve_variables_returns_keys_without_plan_time_variables_as_they_are(
+    tmp_path: Path,
+) -> None:
+    stack = load([write(tmp_path / "m.yaml", VARIABLES + """
+      plain:
+        policy:
+          Version: "2012-10-17"
+          Statement:
+            - Sid: "${stack}"
+              Effect: Allow
+              Principal: {AWS: "arn:aws:iam::111122223333:root"}
+              Action: kms:*
+              Resource: "*"
+              Condition: {StringLike: {"aws:PrincipalTag/team": "${aws:PrincipalTag/team}"}}
+        grants:
+          - {name: reader, grantee: "arn:aws:iam::111122223333:role/r", operations: [Decrypt]}
+      bare: {}
+""")])
+    resolved = resolve_variables(stack, account_id="123456789012", region="eu-west-1")
+    by_name = {key.name: key for key in resolved.keys}
+    loaded = {key.name: key for key in stack.keys}
+    # Nothing to fill: the very same objects, not copies.
+    assert by_name["plain"] is loaded["plain"]
+    assert by_name["bare"] is loaded["bare"]
+    # The key with variables in the same stack is filled.
+    orders = by_name["orders"]
+    assert orders is not loaded["orders"]
+    assert orders.policy is not None
+    assert orders.policy["Statement"][0]["Principal"] == {
+        "AWS": "arn:aws:iam::123456789012:role/shop-app"}
+    assert orders.grants[0].grantee == "arn:aws:iam::123456789012:role/orders-worker"
+
+
+def test_resolve_variables_returns_a_stack_without_plan_time_variables_as_it_is(
+    tmp_path: Path,
+) -> None:
+    stack = load([write(tmp_path / "m.yaml", """
+        version: 1
+        stack: s
+        keys:
+          a:
+            policy:
+              Version: "2012-10-17"
+              Statement:
+                - {Sid: "${key}", Effect: Allow, Principal: {AWS: "arn:aws:iam::111122223333:root"},
+                   Action: "kms:*", Resource: "*"}
+          b: {}
+    """)])
+    assert resolve_variables(stack, account_id="123456789012", region="eu-west-1") is stack
+
+
+def test_resolve_variables_fills_field_names_and_keeps_their_order(tmp_path: Path) -> None:
+    stack = load([write(tmp_path / "m.yaml", """
+        version: 1
+        stack: s
+        keys:
+          a:
+            policy:
+              Version: "2012-10-17"
+              Statement:
+                - Effect: Allow
+                  Principal: {AWS: "arn:aws:iam::111122223333:root"}
+                  Action: kms:Decrypt
+                  Resource: "*"
+                  Condition:
+                    StringEquals:
+                      "kms:EncryptionContext:first": "x"
+                      "kms:EncryptionContext:${region}": "${account_id}"
+                      "kms:EncryptionContext:last": "y"
+    """)])
+    (key,) = resolve_variables(stack, account_id="123456789012", region="eu-west-1").keys
+    assert key.policy is not None
+    condition = key.policy["Statement"][0]["Condition"]["StringEquals"]
+    assert list(condition.items()) == [
+        ("kms:EncryptionContext:first", "x"),
+        ("kms:EncryptionContext:eu-west-1", "123456789012"),
+        ("kms:EncryptionContext:last", "y"),
+    ]
+
+
 def test_unknown_variables_are_errors_in_policies_and_grants(tmp_path: Path) -> None:
     manifest = write(tmp_path / "m.yaml", VARIABLES.replace("${key}-worker", "${app}-worker")
                      .replace("${stack}-app", "${stak}-app"))
