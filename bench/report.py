@@ -123,7 +123,7 @@ def _verdict(ok: bool) -> str:
 
 
 def targets_table(results: Sequence[Measurement]) -> str:
-    """Each target of the benchmark's brief next to what this run measured."""
+    """Each benchmark target next to what this run measured."""
     by_kind: dict[str, list[Measurement]] = {}
     for m in results:
         by_kind.setdefault(m.kind, []).append(m)

@@ -19,11 +19,6 @@ class ExitCode(enum.IntEnum):
     BLOCKED = 3  # the plan has changes the safety gate blocks
 
 
-class Severity(str, enum.Enum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Diagnostic:
     """One problem found in the input, located as precisely as we can.
@@ -37,14 +32,13 @@ class Diagnostic:
     path: str  # dotted document path, e.g. "keys.orders.rotation.period_days"; "" for the root
     message: str  # what is wrong
     allowed: str = ""  # what is allowed instead
-    severity: Severity = Severity.ERROR
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
         what = f"{self.path}: {self.message}" if self.path else self.message
         if self.allowed:
             what = f"{what} ({self.allowed})"
-        return f"{where}: {self.severity.value}: {what}"
+        return f"{where}: error: {what}"
 
 
 class KmsplanError(Exception):

@@ -51,10 +51,6 @@ CHINA_ONLY_SPECS: frozenset[str] = frozenset({"SM2"})
 ORIGIN_AWS_KMS = "AWS_KMS"
 
 
-def is_hmac(spec: str) -> bool:
-    return spec.startswith("HMAC_")
-
-
 def is_symmetric_encryption(spec: str, usage: str) -> bool:
     return spec == SYMMETRIC_DEFAULT and usage == ENCRYPT_DECRYPT
 
@@ -158,7 +154,6 @@ DELETION_WINDOW_MAX_DAYS = 30
 
 DESCRIPTION_MAX_CHARS = 8192
 
-ALIAS_PREFIX = "alias/"
 ALIAS_RESERVED_PREFIX = "alias/aws/"
 ALIAS_MAX_CHARS = 256
 ALIASES_PER_KEY = 50

@@ -23,7 +23,6 @@ TAG_PROTECTION = "kmsplan:deletion-protection"
 GRANT_PREFIX = "kmsplan/"
 
 DEFAULT_WINDOW_DAYS = 30
-DEFAULT_ROTATION_PERIOD_DAYS = 365
 
 JsonDict = dict[str, Any]
 

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from kmsplan.manifest.loader import load
-from kmsplan.manifest.locate import locate
 from kmsplan.manifest.variables import resolve_variables
 
-__all__ = ["load", "locate", "resolve_variables"]
+__all__ = ["load", "resolve_variables"]

@@ -33,6 +33,7 @@ from kmsplan.manifest.source import (
 )
 from kmsplan.manifest.variables import VariableProblem, substitute
 from kmsplan.model import (
+    DEFAULT_WINDOW_DAYS,
     Deletion,
     Grant,
     GrantConstraints,
@@ -46,8 +47,6 @@ _GRANT_PRINCIPAL = re.compile(kmsspec.GRANT_PRINCIPAL_PATTERN, re.ASCII)
 # Stand-ins for plan-time variables when measuring and pattern-checking at load time.
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
 PLACEHOLDER_REGION = "ap-southeast-2"
-
-DEFAULT_FIELDS = ("rotation", "deletion", "tags")
 
 
 @dataclass(slots=True)
@@ -249,7 +248,7 @@ class KeyBuilder:
         self._inherit("deletion", own)
         return Deletion(
             protected=bool(merged.get("protected", True)),
-            window_days=int(merged.get("window_days", kmsspec.DELETION_WINDOW_MAX_DAYS)),
+            window_days=int(merged.get("window_days", DEFAULT_WINDOW_DAYS)),
         )
 
     def _aliases(self) -> tuple[str, ...]:

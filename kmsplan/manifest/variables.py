@@ -19,8 +19,6 @@ from kmsplan.manifest.source import DocPath
 from kmsplan.model import Grant, GrantConstraints, Key, Stack
 
 VARIABLES: tuple[str, ...] = ("account_id", "region", "stack", "key")
-LOAD_TIME_VARIABLES: tuple[str, ...] = ("stack", "key")
-PLAN_TIME_VARIABLES: tuple[str, ...] = ("account_id", "region")
 
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")

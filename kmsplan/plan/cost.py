@@ -1,11 +1,11 @@
 """The monthly cost delta of a plan at KMS list prices. Pure.
 
-Prices: https://aws.amazon.com/kms/pricing/ as read in 2025 for the project's KMS fact sheet
-(shared/design/kms-facts.md §0): each customer managed key costs $1 per month (prorated
-hourly), each multi-Region replica too; automatic or on-demand rotation adds $1 per month for
-the first and for the second rotation of a key, and nothing for later ones (so at most $3 per
-key-month); a key pending deletion costs nothing. Requests ($0.03 per 10,000 symmetric
-requests after 20,000 free per month) depend on use, not on the plan, and are not counted.
+Prices: https://aws.amazon.com/kms/pricing/ as read in 2025: each customer managed key costs $1
+per month (prorated hourly), each multi-Region replica too; automatic or on-demand rotation
+adds $1 per month for the first and for the second rotation of a key, and nothing for later
+ones (so at most $3 per key-month); a key pending deletion costs nothing. Requests ($0.03 per
+10,000 symmetric requests after 20,000 free per month) depend on use, not on the plan, and are
+not counted.
 
 The delta is a steady-state estimate: enabling rotation is counted at its cap (+$2 once the
 key has rotated twice), because that is what the change commits the account to. Blocked

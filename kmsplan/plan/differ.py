@@ -55,7 +55,8 @@ _UNMANAGED_TAG_PREFIXES = (TAG_PREFIX, "aws:")
 # The key states in which EnableKey/DisableKey mean what they say (None: not reported).
 _TOGGLEABLE_STATES = (KeyState.ENABLED, KeyState.DISABLED, None)
 
-# Operations KMS refuses on a Disabled key with DisabledException (kms-facts A2).
+# Operations KMS refuses on a Disabled key with DisabledException (the key-state table of the
+# KMS Developer Guide).
 _NEED_ENABLED_KEY = ("CreateGrant", "EnableKeyRotation", "DisableKeyRotation")
 
 TEMPORARY_ENABLE_REASON = (

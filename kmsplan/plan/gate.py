@@ -1,5 +1,6 @@
-"""The safety gate at plan time (product.md §5). Pure: it reads the planned calls and the live
-state and attaches GateBlock values saying why a change may not run and what would unblock it.
+"""The safety gate at plan time (see "The safety gate" in the README). Pure: it reads the
+planned calls and the live state and attaches GateBlock values saying why a change may not
+run and what would unblock it.
 
 The gate judges the calls exactly as they will be sent (the ScheduleKeyDeletion window, the
 Policy text, the BypassPolicyLockoutSafetyCheck flag), so what it approved is what apply does.

@@ -38,7 +38,7 @@ def principals_in(policy: PolicyInput) -> set[str]:
 def unique_id_principals(policy: PolicyInput) -> list[str]:
     """AWS principals that are IAM unique ids (``AROAEXAMPLEID1234567``) rather than ARNs:
     what IAM leaves in a policy after the role or user it named was deleted. Sorted."""
-    return sorted(p for p in principals_in(policy) if _UNIQUE_ID.match(p))
+    return sorted(p for p in principals_in(policy) if is_unique_id(p))
 
 
 def is_unique_id(value: str) -> bool:

@@ -9,8 +9,10 @@ import pytest
 
 from kmsplan import kmsspec
 from kmsplan.errors import ValidationFailed
-from kmsplan.manifest import load, locate, resolve_variables
-from kmsplan.model import Deletion, Grant, GrantConstraints, Location, Rotation
+from kmsplan.manifest import load, resolve_variables
+from kmsplan.manifest.schema import manifest_schema
+from kmsplan.model import GRANT_PREFIX, Deletion, Grant, GrantConstraints, Location, Rotation
+from kmsplan.policy.lint.rule import locate
 
 
 def write(path: Path, text: str) -> str:
@@ -400,3 +402,29 @@ def test_spec_usage_matrix_matches_the_kms_api_reference() -> None:
     assert kmsspec.valid_usages("SM2") == ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT")
     assert kmsspec.valid_usages("AES_256") == ()
     assert kmsspec.implied_usage("RSA_4096") is None
+
+
+def test_schema_limits_are_the_kms_limits() -> None:
+    """The JSON schema restates kmsspec's limits for editors; the two must not drift apart."""
+    defs = manifest_schema()["$defs"]
+    key = defs["key"]["properties"]
+    assert key["description"]["maxLength"] == kmsspec.DESCRIPTION_MAX_CHARS
+    assert key["aliases"]["maxItems"] == kmsspec.ALIASES_PER_KEY
+    assert key["aliases"]["items"]["maxLength"] == kmsspec.ALIAS_MAX_CHARS
+    assert key["aliases"]["items"]["pattern"] == kmsspec.ALIAS_PATTERN
+    period = defs["rotation"]["properties"]["period_days"]
+    assert (period["minimum"], period["maximum"]) == (
+        kmsspec.ROTATION_PERIOD_MIN_DAYS, kmsspec.ROTATION_PERIOD_MAX_DAYS)
+    window = defs["deletion"]["properties"]["window_days"]
+    assert (window["minimum"], window["maximum"]) == (
+        kmsspec.DELETION_WINDOW_MIN_DAYS, kmsspec.DELETION_WINDOW_MAX_DAYS)
+    assert defs["tags"]["maxProperties"] == kmsspec.TAGS_PER_KEY
+    assert defs["tags"]["propertyNames"]["maxLength"] == kmsspec.TAG_KEY_MAX_CHARS
+    assert defs["tags"]["additionalProperties"]["maxLength"] == kmsspec.TAG_VALUE_MAX_CHARS
+    # The schema's grant name is the logical name; KMS's limit includes the "kmsplan/" prefix.
+    logical_max = kmsspec.GRANT_NAME_MAX_CHARS - len(GRANT_PREFIX)
+    assert defs["grant"]["properties"]["name"]["pattern"] == (
+        kmsspec.GRANT_NAME_PATTERN.replace("]+$", f"]{{1,{logical_max}}}$"))
+    context = defs["encryptionContext"]
+    assert context["maxProperties"] == kmsspec.GRANT_CONSTRAINT_MAX_PAIRS
+    assert context["additionalProperties"]["maxLength"] == kmsspec.GRANT_CONSTRAINT_VALUE_MAX_CHARS
