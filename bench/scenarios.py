@@ -249,57 +249,29 @@ def apply_scenario(bench: Bench, *, managed: int) -> list[Measurement]:
     """Create N keys; change one attribute (a tag) on every key; plan again (clean)."""
     fresh_account(bench, unmanaged=0)
     aws = bench.aws()
-    out = []
 
     folder = write_manifest(bench.workdir / f"apply-{managed}", managed, revision=1)
-    stack = km.load(folder)
-    plan = km.plan(aws, stack)
-    control(bench.endpoint, "reset-stats")
-    result, wall = _timed(lambda: km.apply(aws, plan))
-    calls, throttled, errors = _stats(bench)
-    out.append(
-        Measurement(
-            name=f"apply: create N={managed} keys",
-            kind="apply-create",
-            managed=managed,
-            parallelism=bench.parallelism,
-            wall_s=wall,
-            calls=calls,
-            throttled=throttled,
-            errors=errors,
-            failed=result.failed,
-            changes=len(plan.changes),
-            bounds=_bounds(bench, calls, chain=2),  # CreateKey, then its alias/grant/rotation
-            timeline=bench.last_timeline,
-            max_inflight=bench.last_max_inflight,
-            notes=[] if result.ok else [f"apply failed: {result.detail}"],
-        )
+    create = _measured_apply(
+        bench,
+        aws,
+        km.load(folder),
+        name=f"apply: create N={managed} keys",
+        kind="apply-create",
+        managed=managed,
+        chain=2,  # CreateKey, then its alias/grant/rotation
     )
-
     write_manifest(folder, managed, revision=2)
     stack = km.load(folder)
-    plan = km.plan(aws, stack)
-    control(bench.endpoint, "reset-stats")
-    result, wall = _timed(lambda: km.apply(aws, plan))
-    calls, throttled, errors = _stats(bench)
-    out.append(
-        Measurement(
-            name=f"apply: change a tag on N={managed} keys",
-            kind="apply-update",
-            managed=managed,
-            parallelism=bench.parallelism,
-            wall_s=wall,
-            calls=calls,
-            throttled=throttled,
-            errors=errors,
-            failed=result.failed,
-            changes=len(plan.changes),
-            bounds=_bounds(bench, calls, chain=1),
-            timeline=bench.last_timeline,
-            max_inflight=bench.last_max_inflight,
-            notes=[] if result.ok else [f"apply failed: {result.detail}"],
-        )
+    update = _measured_apply(
+        bench,
+        aws,
+        stack,
+        name=f"apply: change a tag on N={managed} keys",
+        kind="apply-update",
+        managed=managed,
+        chain=1,
     )
+    out = [create, update]
 
     control(bench.endpoint, "reset-stats")
     plan, wall = _timed(lambda: km.plan(aws, stack))
@@ -324,6 +296,32 @@ def apply_scenario(bench: Bench, *, managed: int) -> list[Measurement]:
         )
     )
     return out
+
+
+def _measured_apply(
+    bench: Bench, aws: Any, stack: km.Stack, *, name: str, kind: str, managed: int, chain: int
+) -> Measurement:
+    """Plan `stack`, then apply the plan with the emulator's counters reset: the apply alone."""
+    plan = km.plan(aws, stack)
+    control(bench.endpoint, "reset-stats")
+    result, wall = _timed(lambda: km.apply(aws, plan))
+    calls, throttled, errors = _stats(bench)
+    return Measurement(
+        name=name,
+        kind=kind,
+        managed=managed,
+        parallelism=bench.parallelism,
+        wall_s=wall,
+        calls=calls,
+        throttled=throttled,
+        errors=errors,
+        failed=result.failed,
+        changes=len(plan.changes),
+        bounds=_bounds(bench, calls, chain=chain),
+        timeline=bench.last_timeline,
+        max_inflight=bench.last_max_inflight,
+        notes=[] if result.ok else [f"apply failed: {result.detail}"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------

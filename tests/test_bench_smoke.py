@@ -156,3 +156,27 @@ def test_pager_asks_moto_once_per_listing_and_rejects_unknown_markers() -> None:
     status, _, data = pager.page("kms:ListAliases", b'{"Marker": "s999:100"}', moto)
     assert status == 400
     assert json.loads(data) == {"__type": "InvalidMarkerException", "message": "Invalid marker"}
+
+
+def test_tiny_apply_scenario_creates_updates_and_replans_clean(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from bench.scenarios import Bench, apply_scenario
+
+    bench = Bench(
+        endpoint=emulator.endpoint,
+        latency_s=0.0,
+        proxy_quotas=dict(REAL_QUOTAS),
+        parallelism=4,
+        workdir=tmp_path,
+    )
+
+    create, update, replan = apply_scenario(bench, managed=2)
+
+    assert [m.kind for m in (create, update, replan)] == ["apply-create", "apply-update", "replan"]
+    for m in (create, update):
+        assert m.changes > 0
+        assert (m.failed, m.notes) == (0, [])
+    assert create.calls.get("kms:CreateKey") == 2
+    assert "kms:CreateKey" not in update.calls  # a tag changes in place
+    assert (replan.changes, replan.notes) == (0, [])

@@ -178,7 +178,8 @@ def apply_plan(
 ) -> ApplyResult:
     """Make the plan's calls on `kms` (a boto3 KMS client) and report what happened.
 
-    `limiter.acquire(operation)` is called before every call (pass None when the client
+    At most `parallelism` changes run at once, each as soon as the changes it depends on are
+    done. `limiter.acquire(operation)` is called before every call (pass None when the client
     rate-limits itself). Refuses (RefusedError, nothing called) a blocked or malformed plan.
     A process-level interruption (KeyboardInterrupt, a BaseException) stops new calls and is
     re-raised; the next plan shows what remains.
@@ -269,7 +270,7 @@ def apply_plan(
 
 def _next_change(ready: Sequence[Change], running: Iterable[Change]) -> Change:
     """The ready change to start next: the longest-ready among those whose first API
-    operation has the fewest calls in flight.
+    operation the fewest running changes started with.
 
     Every KMS write API has its own request quota (CreateKey 5/s, CreateAlias 5/s,
     CreateGrant 50/s, ...) and the rate limiter makes callers of a busy API wait. Spreading

@@ -186,8 +186,8 @@ def run(plan: Plan, clients: AwsClients, *, log_file: str | None) -> ApplyResult
 
 
 class Progress:
-    """The progress of an apply on stderr: a line per change start and finish, each led by an
-    ``[n/N]`` counter — n of the plan's N changes finished (done, failed or skipped)."""
+    """The progress of an apply on stderr: a line per change start, retry and finish, each led
+    by an ``[n/N]`` counter — n of the plan's N changes finished (done, failed or skipped)."""
 
     def __init__(self, *, total: int) -> None:
         self.total = total

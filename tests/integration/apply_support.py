@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from kmsplan.cli import main
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 
 
 def kmsplan(capsys: pytest.CaptureFixture[str], endpoint: str, *args: str) -> tuple[int, str, str]:
@@ -35,6 +37,23 @@ def write_manifest(path: Path, stack: str, keys: dict[str, Any], **top: Any) -> 
     document = {"version": 1, "stack": stack, **top, "keys": keys}
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")  # JSON is YAML
     return path
+
+
+def admin_policy(*extra: dict[str, Any]) -> dict[str, Any]:
+    """A key policy that lets the account administer the key, then the `extra` statements."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdmin",
+                "Effect": "Allow",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            *extra,
+        ],
+    }
 
 
 def client(endpoint: str, service: str = "kms") -> Any:
@@ -113,17 +132,20 @@ def hooked_clients(
 
 
 class MutatingCallCounter:
-    """Counts KMS write requests as they are sent; fires `action` on the k-th one."""
+    """Counts KMS write requests as they are sent; the k-th one is the target."""
 
     def __init__(self, k: int | None = None) -> None:
         self.k = k
         self.seen = 0
+        # The applier's worker threads send requests concurrently: no count may be lost.
+        self._lock = threading.Lock()
 
     def next_is_target(self, event_name: str) -> bool:
         if _operation(event_name) not in WRITE_OPERATIONS:
             return False
-        self.seen += 1
-        return self.seen == self.k
+        with self._lock:
+            self.seen += 1
+            return self.seen == self.k
 
 
 def crash_after(counter: MutatingCallCounter) -> Callable[[Any], None]:

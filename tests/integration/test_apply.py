@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from apply_support import (
     ACCOUNT,
+    ROOT,
+    admin_policy,
     aliases,
     client,
     create_role,
@@ -31,25 +33,8 @@ from kmsplan.commands import apply as apply_command
 pytestmark = pytest.mark.integration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 # GetKeyLastUsage is asked with retries off (its failure is an answer): hook both clients.
 CLIENTS = ("kms", "kms_no_retry")
-
-
-def admin_policy(*extra: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdmin",
-                "Effect": "Allow",
-                "Principal": {"AWS": ROOT},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            *extra,
-        ],
-    }
 
 
 def orders_keys(

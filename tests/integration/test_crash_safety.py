@@ -1,10 +1,12 @@
-"""Crash safety: whatever step an apply dies at, or whichever answer is lost, re-running apply
-converges — no duplicate key, no duplicate grant, no lost alias, and a clean plan after.
+"""Crash safety: whatever write an apply dies after, the next apply converges; whichever
+write is answered HTTP 500, or however often KMS throttles, the same apply converges — no
+duplicate key, no duplicate grant, no lost alias, and a clean plan after.
 
 A multi-key manifest (keys, policy, rotation, a disabled key, aliases, grants) needs 8
 writes. For every k from 1 to 8: the k-th write takes effect and then the process "dies" (an
-exception raised from botocore's after-call hook: kmsplan never learns the call succeeded);
-or the k-th write is answered HTTP 500 — before reaching KMS, or after it took effect.
+exception raised from botocore's after-call hook: kmsplan never learns the call succeeded;
+with --parallelism 1, so that no other write is made after it); or the k-th write is
+answered HTTP 500 — before reaching KMS, or after it took effect.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 
 import pytest
 from apply_support import (
-    ACCOUNT,
     MutatingCallCounter,
     SimulatedCrash,
+    admin_policy,
     aliases,
     crash_after,
     create_role,
@@ -34,31 +36,20 @@ from kmsplan.apply import WRITE_OPERATIONS
 
 pytestmark = pytest.mark.integration
 
-ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 WRITES = 8  # CreateKey x2, EnableKeyRotation, CreateAlias x2, CreateGrant x2, DisableKey
 
 
 def manifest(tmp_path: Path, endpoint: str) -> Path:
     grantee = create_role(endpoint, "worker")
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdmin",
-                "Effect": "Allow",
-                "Principal": {"AWS": ROOT},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "Worker",
-                "Effect": "Allow",
-                "Principal": {"AWS": grantee},
-                "Action": ["kms:Decrypt"],
-                "Resource": "*",
-            },
-        ],
-    }
+    policy = admin_policy(
+        {
+            "Sid": "Worker",
+            "Effect": "Allow",
+            "Principal": {"AWS": grantee},
+            "Action": ["kms:Decrypt"],
+            "Resource": "*",
+        }
+    )
 
     def grant(name: str) -> dict[str, Any]:
         return {"name": name, "grantee": grantee, "operations": ["Decrypt"]}
