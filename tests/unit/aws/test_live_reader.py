@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from collections import defaultdict, deque
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 
 from kmsplan.aws.client import AwsClients
@@ -177,8 +180,51 @@ def test_only_symmetric_kms_generated_keys_can_rotate(
 # ---- read_live through Stubber ----
 
 
-def stub_read(clients: AwsClients, kms: Stubber, *, key_metadata: dict[str, Any]) -> None:
-    """The calls read_live makes for a stack with one key, in order per client."""
+class StubByOperation:
+    """Like botocore's Stubber, but each operation answers from its own queue: read_live lists
+    the Region's aliases beside the per-key reads, on the same client, so their order varies."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._queues: defaultdict[str, deque[tuple[dict[str, Any], Any]]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._next = threading.local()
+
+    def add_response(self, method: str, response: dict[str, Any], expected: Any = None) -> None:
+        operation = self._client.meta.method_to_api_mapping[method]
+        self._queues[operation].append((response, expected))
+
+    def _check(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        # Called with the API parameters, in the calling thread, right before _answer.
+        with self._lock:
+            queue = self._queues[model.name]
+            assert queue, f"unexpected call {model.name}({params})"
+            response, expected = queue.popleft()
+        if expected is not None:
+            assert params == expected, (model.name, params)
+        self._next.response = response
+
+    def _answer(self, **_: Any) -> Any:
+        return AWSResponse("", 200, {}, None), self._next.response
+
+    def assert_no_pending_responses(self) -> None:
+        pending = {op: len(q) for op, q in self._queues.items() if q}
+        assert not pending, pending
+
+    def __enter__(self) -> StubByOperation:
+        self._client.meta.events.register_first("before-parameter-build.*.*", self._check)
+        self._client.meta.events.register_first("before-call.*.*", self._answer)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._client.meta.events.unregister("before-parameter-build.*.*", self._check)
+        self._client.meta.events.unregister("before-call.*.*", self._answer)
+
+
+def stub_read(
+    clients: AwsClients, kms: StubByOperation, *, key_metadata: dict[str, Any]
+) -> None:
+    """The KMS calls read_live makes for a stack with one key."""
     kms.add_response("list_aliases", {"Aliases": [], "Truncated": False}, {"Limit": 100})
     kms.add_response(
         "list_resource_tags",
@@ -203,7 +249,7 @@ def read_one(clients: AwsClients, add_rest: Any, key_metadata: dict[str, Any]) -
     with (
         Stubber(clients.sts) as sts,
         Stubber(clients.tagging) as tagging,
-        Stubber(clients.kms) as kms,
+        StubByOperation(clients.kms) as kms,
     ):
         sts.add_response(
             "get_caller_identity",
@@ -223,7 +269,7 @@ def read_one(clients: AwsClients, add_rest: Any, key_metadata: dict[str, Any]) -
 
 def test_rotation_period_and_multi_page_grants_are_read(clients: AwsClients) -> None:
     # moto never reports RotationPeriodInDays and ignores Limit/Marker: Stubber answers.
-    def rest(kms: Stubber) -> None:
+    def rest(kms: StubByOperation) -> None:
         kms.add_response(
             "get_key_rotation_status",
             {"KeyRotationEnabled": True, "RotationPeriodInDays": 180},
@@ -254,7 +300,7 @@ def test_rotation_period_and_multi_page_grants_are_read(clients: AwsClients) -> 
 
 
 def test_keys_kms_cannot_rotate_are_not_asked_for_rotation_status(clients: AwsClients) -> None:
-    def rest(kms: Stubber) -> None:
+    def rest(kms: StubByOperation) -> None:
         kms.add_response("list_grants", {"Grants": [], "Truncated": False}, None)
 
     live = read_one(clients, rest, metadata(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"))

@@ -53,6 +53,23 @@ def test_a_20_mb_file_is_refused_before_it_is_parsed(
     )
 
 
+def test_nesting_past_the_yaml_parsers_own_limit_is_one_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # libyaml's scanner reads a run of flow brackets ahead of the parser; recent PyYAML
+    # releases stop it at their own depth limit before kmsplan's check sees the 65th level.
+    # Either way the user gets one located error, never a traceback.
+    monkeypatch.chdir(tmp_path)
+    Path("deep.yaml").write_text(
+        "version: 1\nstack: deep\nkeys:\n  app:\n    policy: " + "[" * 5000 + "]" * 5000 + "\n",
+        encoding="utf-8",
+    )
+    code, out, err = _validate(capsys, "deep.yaml")
+    assert (code, out) == (1, "")
+    assert err.startswith("deep.yaml:5:") and err.count("\n") == 1
+    assert "nested too deeply" in err or "maximum nesting depth" in err
+
+
 def test_a_missing_path_is_reported_with_the_path_as_given(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
