@@ -49,3 +49,26 @@ class CallCounter:
         with self._lock:
             self.calls.clear()
             self.params.clear()
+
+
+# What real KMS refuses on a Disabled key with DisabledException (moto accepts all of them).
+REFUSED_ON_DISABLED_KEY = ("CreateGrant", "EnableKeyRotation", "DisableKeyRotation")
+
+
+def refuse_on_disabled_key(kms: Any, refused: list[str], *, reader: Any = None) -> None:
+    """Make `kms` answer those operations on a Disabled key as real KMS does, recording each
+    refusal in `refused`. `reader` (default: `kms`) looks up the key's state."""
+    lookup = reader if reader is not None else kms
+
+    def before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name not in REFUSED_ON_DISABLED_KEY:
+            return
+        key_id = params["KeyId"]
+        if lookup.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled":
+            refused.append(model.name)
+            raise kms.exceptions.DisabledException(
+                {"Error": {"Code": "DisabledException", "Message": f"{key_id} is disabled."}},
+                model.name,
+            )
+
+    kms.meta.events.register("before-parameter-build.kms", before_parameter_build)

@@ -21,32 +21,17 @@ from apply_support import (
     stack_keys,
     write_manifest,
 )
+from helpers import refuse_on_disabled_key
 
 pytestmark = pytest.mark.integration
 
-REFUSED_ON_DISABLED_KEY = ("CreateGrant", "EnableKeyRotation", "DisableKeyRotation")
 CLEAN = "No changes. KMS matches the manifests."
 
 
 def like_real_kms(endpoint: str, refused: list[str]) -> Callable[[Any], None]:
     """Refuse, as real KMS does, the operations it refuses on a Disabled key."""
     reader = client(endpoint)
-
-    def install(kms: Any) -> None:
-        def before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
-            if model.name not in REFUSED_ON_DISABLED_KEY:
-                return
-            key = params["KeyId"]
-            if reader.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled":
-                refused.append(model.name)
-                raise kms.exceptions.DisabledException(
-                    {"Error": {"Code": "DisabledException", "Message": f"{key} is disabled."}},
-                    model.name,
-                )
-
-        kms.meta.events.register("before-parameter-build.kms", before_parameter_build)
-
-    return install
+    return lambda kms: refuse_on_disabled_key(kms, refused, reader=reader)
 
 
 def grants(grantee: str, *names: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from apply_plans import call, create_key, grant_create, identity_tags, plan
 from builders import NOW, desired_key, grant, live_key, live_state, stack
+from helpers import refuse_on_disabled_key
 from moto import mock_aws
 
 from kmsplan.apply import NO_WAIT, ApplyEvent, ApplyResult, ChangeStatus, EventKind, apply_plan
@@ -23,25 +24,7 @@ from kmsplan.model import Key, LiveState, Rotation, Stack
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import Action, GateOptions, Plan, ref
 
-REFUSED_ON_DISABLED_KEY = ("CreateGrant", "EnableKeyRotation", "DisableKeyRotation")
 GRANTEE = "arn:aws:iam::123456789012:role/app"
-
-
-def refuse_on_disabled_key(kms: Any, refused: list[str]) -> None:
-    """Answer the operations real KMS refuses on a Disabled key with DisabledException."""
-
-    def before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name not in REFUSED_ON_DISABLED_KEY:
-            return
-        key_id = params["KeyId"]
-        if kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled":
-            refused.append(model.name)
-            raise kms.exceptions.DisabledException(
-                {"Error": {"Code": "DisabledException", "Message": f"{key_id} is disabled."}},
-                model.name,
-            )
-
-    kms.meta.events.register("before-parameter-build.kms", before_parameter_build)
 
 
 @pytest.fixture
