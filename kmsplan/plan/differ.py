@@ -91,6 +91,18 @@ def reserved_tags(stack: str, key: Key) -> dict[str, str]:
     }
 
 
+def alias_key_type(key: Key) -> tuple[str, str]:
+    """What an alias's old and new target must share for UpdateAlias (API_UpdateAlias): both
+    symmetric, both HMAC or both asymmetric, and the same key usage."""
+    if key.spec == "SYMMETRIC_DEFAULT":
+        kind = "symmetric"
+    elif key.spec.startswith("HMAC_"):
+        kind = "hmac"
+    else:
+        kind = "asymmetric"
+    return kind, key.usage
+
+
 def live_tag_dict(key: Key) -> dict[str, str]:
     """Every tag the reader saw on a live key, reserved ones included."""
     return dict(key.live_tags) if key.live_tags else dict(key.tags)
@@ -618,6 +630,23 @@ class _Differ:
             return None
         owner = self.stack_key_ids.get(current) if current else None
         where = key_address(owner) if owner else f"key {current}, outside stack {self.desired.name}"
+        old_key = next((k for k in self.live.keys if current and k.key_id == current), None)
+        assert match.desired is not None
+        if old_key is not None and alias_key_type(old_key) != alias_key_type(match.desired):
+            # UpdateAlias refuses a target of another type or usage (API_UpdateAlias): the
+            # alias is deleted and created again, leaving a moment without it.
+            calls: tuple[ApiCall, ...] = (
+                ApiCall(operation="DeleteAlias", params={"AliasName": alias}),
+                ApiCall(
+                    operation="CreateAlias", params={"AliasName": alias, "TargetKeyId": target}
+                ),
+            )
+        else:
+            calls = (
+                ApiCall(
+                    operation="UpdateAlias", params={"AliasName": alias, "TargetKeyId": target}
+                ),
+            )
         return Change(
             address=alias_address(alias),
             resource=Resource.ALIAS,
@@ -628,11 +657,7 @@ class _Differ:
             attributes=(
                 AttributeChange(name="target_key", before=owner or current, after=match.name),
             ),
-            calls=(
-                ApiCall(
-                    operation="UpdateAlias", params={"AliasName": alias, "TargetKeyId": target}
-                ),
-            ),
+            calls=calls,
             depends_on=depends,
             reason=f"moves from {where} to {key_address(match.name)}",
         )
