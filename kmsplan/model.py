@@ -45,6 +45,23 @@ class KeyState(str, enum.Enum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Where a live object is, or where a change goes: one account and one Region.
+
+    A stack has a home placement (its ``account:`` and ``region:``, as the run resolved
+    them); a change or a live object elsewhere (a replica in another Region, a stack in
+    another account) says so with its own placement. The run layer turns a placement into
+    clients; nothing below it assumes there is only one.
+    """
+
+    account_id: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.region}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Location:
     """Where something was declared: for diagnostics, lint findings and SARIF."""
 
@@ -128,6 +145,8 @@ class Key:
     foreign_grants: tuple[Grant, ...] = field(default=(), compare=False)  # not kmsplan-owned
     # Live tags exactly as read, reserved ones included (for fingerprints and the gate).
     live_tags: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # The account and Region the live key was read in.
+    placement: Placement | None = field(default=None, compare=False)
 
     def tag_dict(self) -> dict[str, str]:
         return dict(self.tags)
@@ -188,6 +207,11 @@ class LiveState:
     # Same-account IAM principals checked for existence: arn -> True/False, None if unknown.
     principals: Mapping[str, bool | None] = field(default_factory=dict, hash=False)
     warnings: tuple[str, ...] = ()
+
+    @property
+    def placement(self) -> Placement:
+        """The stack's home account and Region, where this state was read."""
+        return Placement(account_id=self.account_id, region=self.region)
 
     def key(self, name: str) -> Key | None:
         for k in self.keys:

@@ -70,6 +70,7 @@ from kmsplan.model import (
     KeyState,
     LastUsage,
     LiveState,
+    Placement,
     Rotation,
     Stack,
 )
@@ -148,7 +149,11 @@ def read_live(
 
     keys = _dedupe(found, stack.name, reader.warnings)
     alias_targets = _alias_targets(aliases)
-    keys = [_with_aliases(key, alias_targets) for key in keys]
+    placement = Placement(account_id=account_id, region=clients.region)
+    keys = [
+        dataclasses.replace(_with_aliases(key, alias_targets), placement=placement)
+        for key in keys
+    ]
 
     last_usage = _last_usages(clients, keys, deletion_candidates)
     principals = _check_principals(clients, account_id, check_principals, reader.warnings)

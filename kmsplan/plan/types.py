@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmsplan.model import Placement
+
 FORMAT_VERSION = 1
 
 
@@ -93,6 +95,10 @@ class Change:
     # Statement-level policy diff and access summary, when the policy changes (JSON-shaped,
     # produced by kmsplan.policy).
     policy_diff: Mapping[str, Any] | None = field(default=None, hash=False)
+    # Where the change's calls go. None: the plan's home account and Region (Plan.placement),
+    # which is where every change of a single-Region stack goes; a change elsewhere (a
+    # replica's Region) names its own.
+    placement: Placement | None = None
 
     @property
     def destructive(self) -> bool:
@@ -157,6 +163,15 @@ class Plan:
             and not c.is_blocked
             and not (c.is_trailing_disable and c.key in changed_keys)
         )
+
+    @property
+    def placement(self) -> Placement:
+        """The stack's home account and Region."""
+        return Placement(account_id=self.account_id, region=self.region)
+
+    def placement_of(self, change: Change) -> Placement:
+        """Where `change`'s calls go: its own placement, else the plan's home."""
+        return change.placement or self.placement
 
     @property
     def blocked(self) -> tuple[Change, ...]:
