@@ -7,9 +7,10 @@ saying which calls were made; a failed change stops only the work that depends o
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -26,63 +27,19 @@ from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
 from kmsplan.errors import RefusedError
 from kmsplan.model import TAG_KEY, TAG_STACK
-from kmsplan.plan.types import Action, Change, Plan, Resource, is_ref
+from kmsplan.plan.graph import BARRIER, PlanGraph, refs_in
+from kmsplan.plan.types import Change, Plan
 
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 30
 
 
-def _refs_in(value: Any) -> list[str]:
-    if is_ref(value):
-        return [str(value["$ref"])]
-    if isinstance(value, Mapping):
-        return [ref for item in value.values() for ref in _refs_in(item)]
-    if isinstance(value, (list, tuple)):
-        return [ref for item in value for ref in _refs_in(item)]
-    return []
-
-
-def _is_key_deletion(change: Change) -> bool:
-    return change.resource is Resource.KEY and change.action is Action.DELETE
-
-
 def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
-    """For each change, the changes that must be done before it starts.
-
-    Besides the plan's own `depends_on`: every `$ref` target; the key's own change (create,
-    restore, update) for every alias and grant change of that key; the key's own change and
-    every grant change of the key for its trailing disable (KMS refuses CreateGrant and
-    rotation changes on a disabled key); and, because a key deletion is the one step that
-    cannot be undone, every key deletion waits for all the other changes of the plan that
-    are not key deletions.
-    """
-    addresses = {c.address for c in plan.changes}
-    key_change = {
-        c.key: c.address
-        for c in plan.changes
-        if c.resource is Resource.KEY
-        and c.action is not Action.DELETE
-        and not c.is_trailing_disable
-    }
-    grant_changes: dict[str, list[str]] = {}
-    for c in plan.changes:
-        if c.resource is Resource.GRANT:
-            grant_changes.setdefault(c.key, []).append(c.address)
-    others = [c.address for c in plan.changes if not _is_key_deletion(c)]
-    result: dict[str, tuple[str, ...]] = {}
-    for change in plan.changes:
-        needed: list[str] = [a for a in change.depends_on if a in addresses]
-        for call in change.calls:
-            needed.extend(_refs_in(call.params))
-        if change.resource is not Resource.KEY and change.key in key_change:
-            needed.append(key_change[change.key])
-        if change.is_trailing_disable:
-            if change.key in key_change:
-                needed.append(key_change[change.key])
-            needed.extend(grant_changes.get(change.key, ()))
-        if _is_key_deletion(change):
-            needed.extend(others)
-        result[change.address] = tuple(dict.fromkeys(a for a in needed if a != change.address))
-    return result
+    """For each change, the changes that must be done before it starts: its own
+    `depends_on`, then the plan graph's edge rules (`kmsplan.plan.graph.RULES`: references,
+    a key before its aliases and grants, a trailing disable after the key and its grants,
+    alias moves before the old key's deletion, every key deletion after every other
+    change)."""
+    return PlanGraph(plan.changes).dependencies()
 
 
 def check_plan(plan: Plan) -> None:
@@ -113,7 +70,7 @@ def check_plan(plan: Plan) -> None:
             where = f"{change.address}: {op}"
             if op not in WRITE_OPERATIONS:
                 problems.append(f"{where}: not an operation kmsplan applies")
-            for target in _refs_in(params):
+            for target in refs_in(params):
                 if target not in creates:
                     problems.append(f"{where}: refers to {target}, which creates no key")
             if params.get("BypassPolicyLockoutSafetyCheck") and not (
@@ -136,33 +93,13 @@ def check_plan(plan: Plan) -> None:
                         f"{where}: the key would not carry its identity tags"
                         f" {TAG_STACK}={plan.stack} and {TAG_KEY}"
                     )
-    deps = dependencies(plan)
-    if _has_cycle(deps):
+    if PlanGraph(plan.changes).has_cycle():
         problems.append("the changes' dependencies form a cycle")
     if problems:
         raise RefusedError(
             "refusing to apply a malformed plan; nothing was changed:\n"
             + "\n".join(f"  {p}" for p in problems)
         )
-
-
-def _has_cycle(deps: Mapping[str, tuple[str, ...]]) -> bool:
-    visiting: set[str] = set()
-    finished: set[str] = set()
-
-    def visit(node: str) -> bool:
-        if node in finished:
-            return False
-        if node in visiting:
-            return True
-        visiting.add(node)
-        if any(visit(d) for d in deps.get(node, ())):
-            return True
-        visiting.discard(node)
-        finished.add(node)
-        return False
-
-    return any(visit(node) for node in deps)
 
 
 def apply_plan(
@@ -204,14 +141,22 @@ def apply_plan(
         gate_recheck=gate_recheck,
         notify=notify,
     )
-    deps = dependencies(plan)
+    schedule = _Schedule(PlanGraph(plan.changes))
     outcomes: dict[str, ChangeOutcome] = {}
-    waiting = list(plan.changes)
     running: dict[Future[ChangeOutcome], Change] = {}
 
     def finish(change: Change, outcome: ChangeOutcome) -> None:
         outcomes[change.address] = outcome
         emit(ApplyEvent(kind=EventKind.FINISHED, change=change, outcome=outcome))
+        for skipped in schedule.settle(change.address, outcome):
+            outcomes[skipped.address] = skipped
+            emit(
+                ApplyEvent(
+                    kind=EventKind.FINISHED,
+                    change=schedule.graph.by_address[skipped.address],
+                    outcome=skipped,
+                )
+            )
 
     abandoned: list[BaseException] = []  # what stopped the run, if anything
 
@@ -232,29 +177,20 @@ def apply_plan(
 
     slots = max(1, parallelism)
     pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="kmsplan-apply")
-    ready: list[Change] = []  # dependencies done, not started yet; oldest first
     try:
-        while waiting or ready or running:
-            for change in list(waiting):
-                upstream = [outcomes.get(a) for a in deps[change.address]]
-                if any(o is not None and o.status is not ChangeStatus.DONE for o in upstream):
-                    waiting.remove(change)
-                    finish(change, _skipped(change, upstream))
-                elif all(o is not None for o in upstream):
-                    waiting.remove(change)
-                    ready.append(change)
+        while schedule.ready or running:
             # Start at most `slots` changes at a time, choosing what keeps the most quotas
-            # busy (see _next_change): handing every ready change to the pool at once would
+            # busy (see _Ready.pop): handing every ready change to the pool at once would
             # queue each new key's aliases and grants behind all the other keys' CreateKey.
-            while ready and len(running) < slots:
-                change = _next_change(ready, running.values())
-                ready.remove(change)
+            while schedule.ready and len(running) < slots:
+                change = schedule.ready.pop()
                 running[pool.submit(start, change)] = change
             if not running:
                 break  # cannot happen for an acyclic plan; never spin
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 change = running.pop(future)
+                schedule.ready.finished(change)
                 finish(change, future.result())
     except BaseException as exc:
         # The run is being abandoned (an interrupt, the process going down): make no new call.
@@ -268,33 +204,128 @@ def apply_plan(
     return ApplyResult(outcomes=tuple(outcomes[c.address] for c in plan.changes))
 
 
-def _next_change(ready: Sequence[Change], running: Iterable[Change]) -> Change:
-    """The ready change to start next: the longest-ready among those whose first API
-    operation the fewest running changes started with.
+class _Ready:
+    """Changes whose dependencies are done, not started yet: one queue per first API
+    operation, so that choosing the next one costs the number of operations, not the number
+    of ready changes.
 
-    Every KMS write API has its own request quota (CreateKey 5/s, CreateAlias 5/s,
-    CreateGrant 50/s, ...) and the rate limiter makes callers of a busy API wait. Spreading
-    the free slots over operations lets those quotas be used at the same time — a large
-    create runs CreateKey and CreateAlias side by side instead of one after the other.
+    The next change is the longest-ready among those whose first API operation the fewest
+    running changes started with. Every KMS write API has its own request quota (CreateKey
+    5/s, CreateAlias 5/s, CreateGrant 50/s, ...) and the rate limiter makes callers of a
+    busy API wait. Spreading the free slots over operations lets those quotas be used at the
+    same time — a large create runs CreateKey and CreateAlias side by side instead of one
+    after the other.
     """
-    in_flight = Counter(_first_operation(c) for c in running)
-    return min(ready, key=lambda c: in_flight[_first_operation(c)])
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[tuple[int, Change]]] = {}
+        self._in_flight: Counter[str] = Counter()
+        self._sequence = 0
+        self._size = 0
+
+    def __bool__(self) -> bool:
+        return self._size > 0
+
+    def push(self, change: Change) -> None:
+        self._queues.setdefault(_first_operation(change), deque()).append(
+            (self._sequence, change)
+        )
+        self._sequence += 1
+        self._size += 1
+
+    def pop(self) -> Change:
+        operation = min(
+            (op for op, queue in self._queues.items() if queue),
+            key=lambda op: (self._in_flight[op], self._queues[op][0][0]),
+        )
+        _, change = self._queues[operation].popleft()
+        self._size -= 1
+        self._in_flight[operation] += 1
+        return change
+
+    def finished(self, change: Change) -> None:
+        self._in_flight[_first_operation(change)] -= 1
+
+
+class _Schedule:
+    """The applier's walk of the plan graph: a count of unmet dependencies per change; a
+    change is ready when its count reaches zero, and skipped as soon as something it depends
+    on fails or is skipped. Each change and each edge is visited once."""
+
+    def __init__(self, graph: PlanGraph) -> None:
+        self.graph = graph
+        self.ready = _Ready()
+        self._unmet = graph.unmet_counts()
+        self._order = {address: i for i, address in enumerate(graph.nodes)}
+        self._settled: dict[str, ChangeOutcome | None] = {}  # None: the barrier, passed
+        for node in graph.nodes:
+            if self._unmet[node] == 0:
+                self._release(node)
+
+    def _release(self, node: str) -> None:
+        if node == BARRIER:
+            self._settled[node] = None
+            self._met(node)
+        else:
+            self.ready.push(self.graph.by_address[node])
+
+    def _met(self, node: str) -> None:
+        for after in self.graph.succs[node]:
+            self._unmet[after] -= 1
+            if self._unmet[after] == 0 and after not in self._settled:
+                self._release(after)
+
+    def settle(self, address: str, outcome: ChangeOutcome) -> list[ChangeOutcome]:
+        """Record how `address` ended; returns the changes skipped because of it, in plan
+        order."""
+        self._settled[address] = outcome
+        if outcome.status is ChangeStatus.DONE:
+            self._met(address)
+            return []
+        skipped: list[ChangeOutcome] = []
+        pending = [(self._order[a], a) for a in self.graph.succs[address]]
+        heapq.heapify(pending)
+        while pending:
+            _, node = heapq.heappop(pending)
+            if node in self._settled:
+                continue
+            causes = self._causes(node)
+            if node == BARRIER:
+                self._settled[node] = ChangeOutcome(
+                    address=node,
+                    action=outcome.action,
+                    status=ChangeStatus.SKIPPED,
+                    skipped_because=causes,
+                )
+            else:
+                change = self.graph.by_address[node]
+                skip = ChangeOutcome(
+                    address=change.address,
+                    action=change.action,
+                    status=ChangeStatus.SKIPPED,
+                    calls_not_done=tuple(call.operation for call in change.calls),
+                    skipped_because=causes,
+                )
+                self._settled[node] = skip
+                skipped.append(skip)
+            for after in self.graph.succs[node]:
+                if after not in self._settled:
+                    heapq.heappush(pending, (self._order[after], after))
+        return skipped
+
+    def _causes(self, node: str) -> tuple[str, ...]:
+        """The failed changes upstream of `node`, so far, in dependency order."""
+        causes: list[str] = []
+        for before in self.graph.preds[node]:
+            o = self._settled.get(before)
+            if o is None or o.status is ChangeStatus.DONE:
+                continue
+            if o.status is ChangeStatus.SKIPPED:
+                causes.extend(o.skipped_because)
+            else:
+                causes.append(o.address)
+        return tuple(dict.fromkeys(causes))
 
 
 def _first_operation(change: Change) -> str:
     return change.calls[0].operation if change.calls else ""
-
-
-def _skipped(change: Change, upstream: list[ChangeOutcome | None]) -> ChangeOutcome:
-    causes: list[str] = []
-    for o in upstream:
-        if o is None or o.status is ChangeStatus.DONE:
-            continue
-        causes.extend(o.skipped_because if o.status is ChangeStatus.SKIPPED else (o.address,))
-    return ChangeOutcome(
-        address=change.address,
-        action=change.action,
-        status=ChangeStatus.SKIPPED,
-        calls_not_done=tuple(call.operation for call in change.calls),
-        skipped_because=tuple(dict.fromkeys(causes)),
-    )

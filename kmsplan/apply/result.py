@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kmsplan.plan.types import Action, Change, is_disable_address
+from kmsplan.plan.types import Action, Address, Change, Step
 
 
 class ChangeStatus(str, enum.Enum):
@@ -63,14 +63,17 @@ class ApplyResult:
         a key's trailing disable is part of changing that key: it counts only when the key
         had no change of its own in the run."""
         addresses = {o.address for o in self.outcomes}
+
+        def is_step_of_a_changed_key(address: str) -> bool:
+            parsed = Address.parse(address)
+            return parsed.step is Step.DISABLE and parsed.owner in addresses
+
         return sum(
             1
             for o in self.outcomes
             if o.action is action
             and o.status is ChangeStatus.DONE
-            and not (
-                is_disable_address(o.address) and o.address.removesuffix(".disable") in addresses
-            )
+            and not is_step_of_a_changed_key(o.address)
         )
 
     @property

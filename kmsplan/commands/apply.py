@@ -33,7 +33,8 @@ from kmsplan.audit import AuditLog
 from kmsplan.errors import ExitCode, KmsplanError, RefusedError
 from kmsplan.model import Key, Stack
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options
-from kmsplan.plan.types import Action, GateOptions, Plan, Resource
+from kmsplan.plan.actions import ACTIONS, words_for
+from kmsplan.plan.types import Action, GateOptions, Plan
 
 if TYPE_CHECKING:
     from kmsplan.aws.client import AwsClients
@@ -43,18 +44,6 @@ CONVERGE_HINT = (
     "only what remains."
 )
 
-_STARTING = {
-    Action.CREATE: "creating",
-    Action.UPDATE: "updating",
-    Action.DELETE: "deleting",
-    Action.RESTORE: "restoring",
-}
-_FINISHED = {
-    Action.CREATE: "created",
-    Action.UPDATE: "updated",
-    Action.DELETE: "deleted",
-    Action.RESTORE: "restored",
-}
 
 
 @click.command("apply", short_help="Apply the plan to live KMS, behind the safety gate.")
@@ -205,38 +194,37 @@ class Progress:
 
 def progress_line(event: ApplyEvent) -> str:
     change = event.change
+    said = words_for(change.action, change.address)
     if event.kind is EventKind.STARTED:
-        starting = "disabling" if change.is_trailing_disable else _STARTING[change.action]
-        return f"{change.address}: {starting}..."
+        return f"{change.address}: {said.starting}..."
     if event.kind is EventKind.RETRYING:
         return f"{change.address}: {event.message}"
     outcome = event.outcome
     assert outcome is not None
     if outcome.status is ChangeStatus.DONE:
         suffix = f" [id={outcome.key_id}]" if outcome.key_id else ""
-        finished = "disabled" if change.is_trailing_disable else _FINISHED[change.action]
-        if change.action is Action.DELETE and change.resource is Resource.KEY:
-            # The key still exists, recoverable, until its pending window ends.
-            window = next(
-                (
-                    call.params.get("PendingWindowInDays")
-                    for call in change.calls
-                    if call.operation == "ScheduleKeyDeletion"
-                ),
-                None,
-            )
-            finished = "scheduled for deletion" + (f" in {window} days" if window else "")
+        finished = said.finished
+        # A key scheduled for deletion still exists, recoverable, until its window ends.
+        window = next(
+            (
+                call.params.get("PendingWindowInDays")
+                for call in change.calls
+                if call.operation == "ScheduleKeyDeletion"
+            ),
+            None,
+        )
+        if window:
+            finished += f" in {window} days"
         return f"{change.address}: {finished}{suffix}"
     return outcome.describe()
 
 
 def report(result: ApplyResult) -> str:
-    counts = (
-        f"{result.count(Action.CREATE)} added, {result.count(Action.UPDATE)} changed, "
-        f"{result.count(Action.DELETE)} deleted"
+    counts = ", ".join(
+        f"{result.count(action)} {info.applied}"
+        for action, info in ACTIONS.items()
+        if info.always_counted or result.count(action)
     )
-    if result.count(Action.RESTORE):
-        counts += f", {result.count(Action.RESTORE)} restored"
     if result.ok:
         return f"\nApply complete: {counts}."
     lines = [f"\nApply failed: {counts}; these changes were not completed:"]

@@ -35,15 +35,18 @@ from kmsplan.model import (
 from kmsplan.plan import cost as cost_lib
 from kmsplan.plan import gate as gate_lib
 from kmsplan.plan.gate import IMMUTABLE_ATTRIBUTES
+from kmsplan.plan.graph import PlanGraph
+from kmsplan.plan.reasons import Reason, Why, because
 from kmsplan.plan.types import (
     Action,
+    Address,
     ApiCall,
     AttributeChange,
     Change,
     GateOptions,
     Plan,
     Resource,
-    disable_address,
+    Step,
     ref,
 )
 from kmsplan.policy.diff import policy_diff
@@ -59,22 +62,19 @@ _TOGGLEABLE_STATES = (KeyState.ENABLED, KeyState.DISABLED, None)
 # KMS Developer Guide).
 _NEED_ENABLED_KEY = ("CreateGrant", "EnableKeyRotation", "DisableKeyRotation")
 
-TEMPORARY_ENABLE_REASON = (
-    "enabled temporarily: KMS refuses CreateGrant/EnableKeyRotation on a disabled key; "
-    "disabled again at the end of this apply"
-)
+TEMPORARY_ENABLE_REASON = str(Reason.of(Why.TEMPORARY_ENABLE))
 
 
-def key_address(name: str) -> str:
-    return f"key.{name}"
+def key_address(name: str) -> Address:
+    return Address.of_key(name)
 
 
-def alias_address(alias: str) -> str:
-    return f"alias.{alias}"
+def alias_address(alias: str) -> Address:
+    return Address.of_alias(alias)
 
 
-def grant_address(key: str, grant: str) -> str:
-    return f"grant.{key}.{grant}"
+def grant_address(key: str, grant: str) -> Address:
+    return Address.of_grant(key, grant)
 
 
 def compact_json(document: Mapping[str, Any]) -> str:
@@ -183,29 +183,13 @@ def diff(
     )
 
 
-_PHASES = {
-    # Creates and updates: a key before what refers to it (aliases, then grants).
-    (False, Resource.KEY): 0,
-    (False, Resource.ALIAS): 1,
-    (False, Resource.GRANT): 2,
-    # Deletions last: a grant and an alias go before the key they belong to.
-    (True, Resource.GRANT): 3,
-    (True, Resource.ALIAS): 4,
-    (True, Resource.KEY): 6,
-}
-# A key's trailing disable: after every grant change of the key, before key deletions.
-_DISABLE_PHASE = 5
-
-
-def _phase(change: Change) -> int:
-    if change.is_trailing_disable:
-        return _DISABLE_PHASE
-    return _PHASES[(change.action is Action.DELETE, change.resource)]
-
-
 def order_changes(changes: Iterable[Change]) -> tuple[Change, ...]:
-    """Apply order: phase (see _PHASES), then address, so equal inputs give equal plans."""
-    return tuple(sorted(changes, key=lambda c: (_phase(c), c.address)))
+    """The changes in apply order — a topological order of the plan graph, deterministic —
+    each with the dependencies a reviewer sees (the graph's shown edges)."""
+    graph = PlanGraph(tuple(changes), declared=False)
+    return tuple(
+        replace(c, depends_on=graph.shown[c.address]) for c in graph.topological_order()
+    )
 
 
 def _needs_enabled_key(changes: Iterable[Change]) -> bool:
@@ -225,7 +209,7 @@ class _Differ:
         self.stack_key_ids = {k.key_id: k.name for k in live.keys if k.key_id}
 
     def run(self) -> list[Change]:
-        changes: list[Change] = []
+        """Every change, unordered and without dependencies: the plan graph orders them."""
         key_changes: dict[str, Change] = {}
         grant_changes: list[Change] = []
         disables: list[Change] = []
@@ -236,33 +220,16 @@ class _Differ:
             # on them (KMS refuses CreateGrant on a disabled key).
             grants = self._grants(match) if match.desired is not None else []
             key_change, disable = self._key(match, grants)
-            own: tuple[str, ...] = ()
             if key_change is not None:
                 key_changes[match.name] = key_change
-                own = (key_change.address,)
-                grants = [g if g.destructive else replace(g, depends_on=own) for g in grants]
             grant_changes.extend(grants)
             if disable is not None:
-                # Disabled last: after the key's own change and every grant change of the key.
-                disables.append(replace(disable, depends_on=(*own, *(g.address for g in grants))))
-        changes.extend(self._aliases(key_changes))
-        changes.extend(grant_changes)
-        changes.extend(disables)
+                disables.append(disable)
+        aliases = self._aliases(key_changes)
         for match in self.matches:
             if match.live is not None:
                 self._note_foreign_grants(match.live)
-        # A key's deletion waits for the alias changes that move or delete its aliases.
-        alias_changes_by_old_target: dict[str, list[str]] = {}
-        for c in changes:
-            old_target = (c.before or {}).get("target_key_id")
-            if c.resource is Resource.ALIAS and old_target:
-                alias_changes_by_old_target.setdefault(old_target, []).append(c.address)
-        for name, change in list(key_changes.items()):
-            if change.action is Action.DELETE:
-                key_id = change.calls[0].params["KeyId"]
-                movers = sorted(alias_changes_by_old_target.get(key_id, []))
-                key_changes[name] = replace(change, depends_on=(*change.depends_on, *movers))
-        return [*key_changes.values(), *changes]
+        return [*key_changes.values(), *aliases, *grant_changes, *disables]
 
     # ---- keys ----
 
@@ -282,18 +249,11 @@ class _Differ:
         """DisableKey as a change of its own, run after the key's change and grant changes:
         KMS refuses CreateGrant and rotation changes on a disabled key."""
         if temporary:
-            reason = (
-                f"disabled again after the temporary enable in {key_address(d.name)}; if an "
-                "apply stops before this step, the key stays enabled and the next plan "
-                "disables it"
-            )
+            reason = Reason.of(Why.DISABLE_AFTER_TEMPORARY_ENABLE, key=key_address(d.name))
         else:
-            reason = (
-                "declared enabled: false; disabled after the key's other changes and its "
-                "grants, which KMS refuses on a disabled key"
-            )
+            reason = Reason.of(Why.DISABLE_DECLARED)
         return Change(
-            address=disable_address(d.name),
+            address=Address.of_key(d.name, Step.DISABLE),
             resource=Resource.KEY,
             action=Action.UPDATE,
             key=d.name,
@@ -334,7 +294,7 @@ class _Differ:
             key=d.name,
             after=key_summary(d, tags=tags),
             calls=tuple(calls),
-            reason="declared in the manifest; no live key carries this name",
+            reason=Reason.of(Why.KEY_NOT_FOUND),
             # A new key's policy is reviewed like a changed one: every statement added, and
             # who gains which actions.
             policy_diff=_new_policy_diff(d),
@@ -366,7 +326,7 @@ class _Differ:
                     },
                 ),
             ),
-            reason="a live key of this stack that the manifests no longer declare",
+            reason=Reason.of(Why.KEY_UNDECLARED),
         )
 
     def _update_key(
@@ -379,7 +339,7 @@ class _Differ:
         attributes: list[AttributeChange] = []
         calls: list[ApiCall] = []
         policy_change: Mapping[str, Any] | None = None
-        reasons: list[str] = []
+        reasons: list[Any] = []
 
         for name in IMMUTABLE_ATTRIBUTES:
             if getattr(d, name) != getattr(lv, name):
@@ -406,7 +366,7 @@ class _Differ:
                     after="Enabled" if d.enabled else "Disabled",
                 )
             )
-            reasons.append("declared, but the live key is pending deletion")
+            reasons.append(because(Why.KEY_PENDING_DELETION))
         rotation_attributes: list[AttributeChange] = []
         rotation_calls = self._rotation_update(d, lv, key_id, rotation_attributes)
         # A key that is disabled and stays disabled is enabled for this apply when it needs a
@@ -425,7 +385,7 @@ class _Differ:
             if d.enabled and not restoring:
                 attributes.append(AttributeChange(name="enabled", before=False, after=True))
         if temporary:
-            reasons.append(TEMPORARY_ENABLE_REASON)
+            reasons.append(because(Why.TEMPORARY_ENABLE))
 
         attributes.extend(rotation_attributes)
         calls.extend(rotation_calls)
@@ -454,7 +414,7 @@ class _Differ:
                     params["BypassPolicyLockoutSafetyCheck"] = True
                 calls.append(ApiCall(operation="PutKeyPolicy", params=params))
                 if label_only:
-                    reasons.append("policy statement labels (Sid) differ; access is unchanged")
+                    reasons.append(because(Why.POLICY_LABELS_ONLY))
 
         calls.extend(self._tag_update(d, lv, key_id, attributes))
 
@@ -465,7 +425,7 @@ class _Differ:
             return None, disable
         immutable = [a.name for a in attributes if a.name in IMMUTABLE_ATTRIBUTES]
         if immutable:
-            reasons.insert(0, f"immutable attribute(s) differ: {', '.join(immutable)}")
+            reasons.insert(0, because(Why.IMMUTABLE, attributes=", ".join(immutable)))
         change = Change(
             address=key_address(d.name),
             resource=Resource.KEY,
@@ -475,7 +435,7 @@ class _Differ:
             after=key_summary(d, tags={**reserved_tags(self.desired.name, d), **dict(d.tags)}),
             attributes=tuple(attributes),
             calls=tuple(calls),
-            reason="; ".join(reasons),
+            reason=Reason(reasons),
             policy_diff=policy_change,
         )
         return change, disable
@@ -594,7 +554,7 @@ class _Differ:
                     key=owner.name,
                     before={"target_key_id": target, "target_key": owner.name},
                     calls=(ApiCall(operation="DeleteAlias", params={"AliasName": alias}),),
-                    reason=f"no longer declared on {key_address(owner.name)}",
+                    reason=Reason.of(Why.NO_LONGER_DECLARED_ON, key=key_address(owner.name)),
                 )
             )
         return changes
@@ -608,7 +568,6 @@ class _Differ:
     ) -> Change | None:
         lv = match.live
         target: Any = ref(key_address(match.name)) if lv is None else lv.key_id
-        depends = (key_address(match.name),) if key_change is not None else ()
         after = {"target_key": match.name}
         if alias not in live_targets:
             return Change(
@@ -622,14 +581,19 @@ class _Differ:
                         operation="CreateAlias", params={"AliasName": alias, "TargetKeyId": target}
                     ),
                 ),
-                depends_on=depends,
-                reason=f"declared on {key_address(match.name)}",
+                reason=Reason.of(Why.DECLARED_ON, key=key_address(match.name)),
             )
         current = live_targets[alias]
         if lv is not None and current == lv.key_id:
             return None
         owner = self.stack_key_ids.get(current) if current else None
-        where = key_address(owner) if owner else f"key {current}, outside stack {self.desired.name}"
+        new = key_address(match.name)
+        if owner:
+            reason = Reason.of(Why.ALIAS_MOVES, old=key_address(owner), new=new)
+        else:
+            reason = Reason.of(
+                Why.ALIAS_TAKEOVER, old_key_id=current, stack=self.desired.name, new=new
+            )
         old_key = next((k for k in self.live.keys if current and k.key_id == current), None)
         assert match.desired is not None
         if old_key is not None and alias_key_type(old_key) != alias_key_type(match.desired):
@@ -658,8 +622,7 @@ class _Differ:
                 AttributeChange(name="target_key", before=owner or current, after=match.name),
             ),
             calls=calls,
-            depends_on=depends,
-            reason=f"moves from {where} to {key_address(match.name)}",
+            reason=reason,
         )
 
     # ---- grants ----
@@ -687,7 +650,7 @@ class _Differ:
                         key=d.name,
                         before=grant_summary(have[0]),
                         calls=tuple(_revoke(key_id, g) for g in have),
-                        reason=f"no longer declared on {key_address(d.name)}",
+                        reason=Reason.of(Why.NO_LONGER_DECLARED_ON, key=key_address(d.name)),
                     )
                 )
                 continue
@@ -701,14 +664,14 @@ class _Differ:
                     ApiCall(operation="CreateGrant", params=create_grant_params(key_id, want))
                 )
             if not have:
-                action, reason = Action.CREATE, f"declared on {key_address(d.name)}"
-            elif same:
                 action, reason = (
-                    Action.UPDATE,
-                    "duplicate grants with this name: the extra ones are revoked",
+                    Action.CREATE,
+                    Reason.of(Why.DECLARED_ON, key=key_address(d.name)),
                 )
+            elif same:
+                action, reason = Action.UPDATE, Reason.of(Why.GRANT_DUPLICATES)
             else:
-                action, reason = Action.UPDATE, "grants cannot be modified: revoke and create again"
+                action, reason = Action.UPDATE, Reason.of(Why.GRANT_REPLACED)
             changes.append(
                 Change(
                     address=address,

@@ -17,9 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kmsplan.errors import KmsplanError
+from kmsplan.plan.actions import ACTIONS
 from kmsplan.plan.types import (
     FORMAT_VERSION,
     Action,
+    Address,
     ApiCall,
     AttributeChange,
     Change,
@@ -27,6 +29,7 @@ from kmsplan.plan.types import (
     GateBlock,
     GateOptions,
     Plan,
+    Reason,
     Resource,
 )
 
@@ -174,9 +177,13 @@ def _change_from_dict(reader: _Reader) -> Change:
     before = reader.optional_raw_mapping("before")
     after = reader.optional_raw_mapping("after")
     policy_diff = reader.optional_raw_mapping("policy_diff")
+    address = reader.address("address")
+    resource = reader.enum("resource", Resource)
+    if address.resource is not resource:
+        raise reader._fail("resource", f"{address.resource.value}, the resource of {address}")
     return Change(
-        address=reader.string("address"),
-        resource=reader.enum("resource", Resource),
+        address=address,
+        resource=resource,
         action=reader.enum("action", Action),
         key=reader.string("key"),
         before=dict(before) if before is not None else None,
@@ -194,7 +201,7 @@ def _change_from_dict(reader: _Reader) -> Change:
             GateBlock(rule=b.string("rule"), reason=b.string("reason"), unblock=b.string("unblock"))
             for b in gate.objects("blocks")
         ),
-        reason=reader.string("reason"),
+        reason=Reason.parse(reader.string("reason")),
         policy_diff=dict(policy_diff) if policy_diff is not None else None,
     )
 
@@ -230,6 +237,14 @@ class _Reader:
         if not isinstance(value, str):
             raise self._fail(name, "a string")
         return value
+
+    def address(self, name: str) -> Address:
+        try:
+            return Address.parse(self.string(name))
+        except ValueError:
+            raise self._fail(
+                name, "a change address (key.NAME, alias.alias/NAME, grant.KEY.NAME)"
+            ) from None
 
     def boolean(self, name: str) -> bool:
         value = self.raw(name)
@@ -305,10 +320,7 @@ def summary_counts(plan: Plan) -> dict[str, int]:
     trailing disable (``key.<name>.disable``) is part of changing that key and counts only
     when the key has no change of its own (see `Plan.count`)."""
     return {
-        "add": plan.count(Action.CREATE),
-        "change": plan.count(Action.UPDATE),
-        "delete": plan.count(Action.DELETE),
-        "restore": plan.count(Action.RESTORE),
+        **{info.counter: plan.count(action) for action, info in ACTIONS.items()},
         "blocked": len(plan.blocked),
     }
 
@@ -344,12 +356,10 @@ def summary_sentences(plan: Plan) -> tuple[str, str]:
         return NO_CHANGES, ""
     counts = summary_counts(plan)
     parts = [
-        f"{counts['add']} to add",
-        f"{counts['change']} to change",
-        f"{counts['delete']} to delete",
+        f"{counts[info.counter]} {info.summary}"
+        for info in ACTIONS.values()
+        if info.always_counted or counts[info.counter]
     ]
-    if counts["restore"]:
-        parts.append(f"{counts['restore']} to restore")
     parts.append(f"{counts['blocked']} blocked")
     return (
         f"Plan: {', '.join(parts)}.",

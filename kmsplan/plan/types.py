@@ -9,47 +9,39 @@ retries, concurrency). Key ids that only exist after apply are references: a par
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kmsplan.model import Placement
+from kmsplan.plan.actions import Action
+from kmsplan.plan.address import Address, Resource, Step
+from kmsplan.plan.reasons import NO_REASON, Reason
 
 FORMAT_VERSION = 1
 
-
-class Action(str, enum.Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"  # schedule key deletion, delete alias, revoke grant
-    RESTORE = "restore"  # cancel a pending key deletion (and re-enable)
-
-    @property
-    def is_destructive(self) -> bool:
-        return self is Action.DELETE
-
-
-class Resource(str, enum.Enum):
-    KEY = "key"
-    ALIAS = "alias"
-    GRANT = "grant"
-
-
-def disable_address(key: str) -> str:
-    """The address of key `key`'s trailing disable: the change that disables the key after its
-    own change and its grant changes (KMS refuses CreateGrant and rotation changes on a
-    disabled key). Key names hold no dots, so it never collides with a key's address."""
-    return f"key.{key}.disable"
-
-
-def is_disable_address(address: str) -> bool:
-    return address.startswith("key.") and address.endswith(".disable") and address.count(".") == 2
+__all__ = [
+    "FORMAT_VERSION",
+    "Action",
+    "Address",
+    "ApiCall",
+    "AttributeChange",
+    "Change",
+    "CostLine",
+    "GateBlock",
+    "GateOptions",
+    "Plan",
+    "Reason",
+    "Resource",
+    "Step",
+    "is_ref",
+    "ref",
+]
 
 
 def ref(address: str) -> dict[str, str]:
     """A reference to the KeyId that the CreateKey call of change `address` returns."""
-    return {"$ref": address}
+    return {"$ref": str(address)}
 
 
 def is_ref(value: object) -> bool:
@@ -81,7 +73,9 @@ class GateBlock:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
-    address: str  # "key.orders", "alias.alias/payments/orders", "grant.orders.orders-lambda"
+    # "key.orders", "alias.alias/payments/orders", "grant.orders.orders-lambda"; a plain
+    # string is parsed into an Address (a saved plan, a test's literal).
+    address: Address
     resource: Resource
     action: Action
     key: str  # logical name of the key this change belongs to
@@ -91,7 +85,8 @@ class Change:
     calls: tuple[ApiCall, ...] = ()
     depends_on: tuple[str, ...] = ()  # addresses that must be applied first
     blocked: tuple[GateBlock, ...] = ()
-    reason: str = ""  # display only: why this change is in the plan
+    # Why this change is in the plan: a code plus parameters, read as words (display only).
+    reason: Reason = NO_REASON
     # Statement-level policy diff and access summary, when the policy changes (JSON-shaped,
     # produced by kmsplan.policy).
     policy_diff: Mapping[str, Any] | None = field(default=None, hash=False)
@@ -99,6 +94,15 @@ class Change:
     # which is where every change of a single-Region stack goes; a change elsewhere (a
     # replica's Region) names its own.
     placement: Placement | None = None
+
+    def __post_init__(self) -> None:
+        # Typed as Address and Reason; a str given at the edges is parsed once, here.
+        address: object = self.address
+        if not isinstance(address, Address):
+            object.__setattr__(self, "address", Address.parse(str(address)))
+        reason: object = self.reason
+        if not isinstance(reason, Reason):
+            object.__setattr__(self, "reason", Reason.parse(str(reason)))
 
     @property
     def destructive(self) -> bool:
@@ -110,8 +114,9 @@ class Change:
 
     @property
     def is_trailing_disable(self) -> bool:
-        """The DisableKey step of a key, run after the key's other changes (disable_address)."""
-        return self.resource is Resource.KEY and self.address == disable_address(self.key)
+        """The DisableKey step of a key, run after the key's other changes and its grants
+        (the plan graph's edge rule `disable_after_the_key_and_its_grants`)."""
+        return self.address.step is Step.DISABLE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

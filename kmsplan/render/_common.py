@@ -8,28 +8,20 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kmsplan.plan.types import Action, Change, is_ref
+from kmsplan.plan.actions import BLOCKED_SYMBOL, Words, legend, words_for
+from kmsplan.plan.types import Change, is_ref
 
-# Terraform's symbols where Terraform has the action; restore has no Terraform equivalent.
-SYMBOLS: Mapping[Action, str] = {
-    Action.CREATE: "+",
-    Action.UPDATE: "~",
-    Action.DELETE: "-",
-    Action.RESTORE: "↺",
-}
-BLOCKED_SYMBOL = "!"
-
-LEGEND: Mapping[str, str] = {
-    "+": "create",
-    "~": "update in place",
-    "-": "delete",
-    "↺": "restore (cancel a pending key deletion)",
-    "!": "blocked by the safety gate",
-}
+# Symbol -> meaning, from the one action table (kmsplan.plan.actions).
+LEGEND: Mapping[str, str] = legend()
 
 
 def symbol(change: Change) -> str:
-    return BLOCKED_SYMBOL if change.is_blocked else SYMBOLS[change.action]
+    return BLOCKED_SYMBOL if change.is_blocked else change.action.symbol
+
+
+def words(change: Change) -> Words:
+    """How `change` is said: its action's words, or its resource's or step's own."""
+    return words_for(change.action, change.address)
 
 
 def format_value(value: Any) -> str:

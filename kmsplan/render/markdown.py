@@ -12,25 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from kmsplan.plan.serialize import format_usd, summary_sentences
-from kmsplan.plan.types import Action, Change, Plan
+from kmsplan.plan.types import Change, Plan
 from kmsplan.render._common import (
     LEGEND,
     access_lines,
     finding_location,
     policy_headline,
     symbol,
+    words,
 )
 
 # Policy diffs longer than this many lines are folded into <details>.
 FOLD_DIFF_LINES = 100
 
-_ACTION_WORD: Mapping[Action, str] = {
-    Action.CREATE: "create",
-    Action.UPDATE: "update",
-    Action.DELETE: "delete",
-    Action.RESTORE: "restore",
-}
-_DELETE_WORD = {"key": "schedule deletion", "alias": "delete", "grant": "revoke"}
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the characters that
 # can start emphasis, links, code, HTML, strikethrough, headings, math (GitHub renders
@@ -133,11 +127,7 @@ def _changes_table(plan: Plan) -> list[str]:
 
 
 def _action_word(change: Change) -> str:
-    if change.action is Action.DELETE:
-        return _DELETE_WORD.get(change.resource.value, "delete")
-    if change.is_trailing_disable:
-        return "disable"
-    return _ACTION_WORD[change.action]
+    return words(change).word
 
 
 def _what_changes(change: Change) -> str:

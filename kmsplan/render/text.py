@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kmsplan.plan.actions import ACTIONS, BLOCKED_SYMBOL
 from kmsplan.plan.serialize import format_usd, summary_line
 from kmsplan.plan.types import Action, Change, Plan
 from kmsplan.render._common import (
@@ -19,6 +20,7 @@ from kmsplan.render._common import (
     format_value,
     policy_headline,
     symbol,
+    words,
 )
 
 _RESET = "\x1b[0m"
@@ -31,23 +33,11 @@ _STYLES: Mapping[str, str] = {
     "dim": "\x1b[2m",
     "blocked": "\x1b[1;31m",
 }
-_ACTION_STYLE: Mapping[Action, str] = {
-    Action.CREATE: "green",
-    Action.UPDATE: "yellow",
-    Action.DELETE: "red",
-    Action.RESTORE: "cyan",
-}
-_SYMBOL_STYLE: Mapping[str, str] = {"+": "green", "~": "yellow", "-": "red", "↺": "cyan"}
-_HEADLINE: Mapping[Action, str] = {
-    Action.CREATE: "will be created",
-    Action.UPDATE: "will be updated in place",
-    Action.DELETE: "will be deleted",
-    Action.RESTORE: "will be restored",
-}
-_DELETE_HEADLINE = {
-    "key": "will be scheduled for deletion",
-    "alias": "will be deleted",
-    "grant": "will be revoked",
+# A symbol's colour is its action's (attribute rows reuse the symbols: + added, ~ changed,
+# - removed).
+_SYMBOL_STYLE: Mapping[str, str] = {
+    **{info.symbol: info.style for info in ACTIONS.values()},
+    BLOCKED_SYMBOL: "blocked",
 }
 
 _INDENT = "      "  # under the "  + address" header line
@@ -95,19 +85,15 @@ def _legend(plan: Plan, paint: _Painter) -> list[str]:
     lines = ["Actions are shown with these symbols:"]
     for sym, meaning in LEGEND.items():
         if sym in used:
-            style = "blocked" if sym == "!" else _SYMBOL_STYLE[sym]
+            style = _SYMBOL_STYLE[sym]
             lines.append(f"  {paint(sym, style)} {meaning}")
     lines += ["", "kmsplan will make these changes, in this order:", ""]
     return lines
 
 
 def _change(change: Change, account_id: str, paint: _Painter) -> list[str]:
-    style = "blocked" if change.is_blocked else _ACTION_STYLE[change.action]
-    headline = _HEADLINE[change.action]
-    if change.action is Action.DELETE:
-        headline = _DELETE_HEADLINE.get(change.resource.value, headline)
-    elif change.is_trailing_disable:
-        headline = "will be disabled"
+    style = _SYMBOL_STYLE[symbol(change)]
+    headline = words(change).headline
     if change.is_blocked:
         headline = f"would be {headline.removeprefix('will be ')}, but is BLOCKED"
     lines = [f"  {paint(symbol(change) + ' ' + change.address, style)} {headline}"]

@@ -125,9 +125,16 @@ _names = st.text(min_size=1, max_size=10)
 @st.composite
 def _changes(draw: st.DrawFn) -> Change:
     resource = draw(st.sampled_from(Resource))
-    name = draw(_names)
+    # Any name without a dot: an address is typed (key.NAME, alias.alias/NAME,
+    # grant.KEY.NAME), so only well-formed ones make a plan.
+    name = draw(st.text(min_size=1, max_size=10).filter(lambda n: "." not in n))
+    address = {
+        Resource.KEY: f"key.{name}",
+        Resource.ALIAS: f"alias.alias/{name}",
+        Resource.GRANT: f"grant.{name}.{name}",
+    }[resource]
     return Change(
-        address=f"{resource.value}.{name}",
+        address=address,
         resource=resource,
         action=draw(st.sampled_from(Action)),
         key=name,

@@ -1,0 +1,116 @@
+"""Addresses: what a change is about, as a small type instead of a string parsed back.
+
+An address reads like Terraform's (``key.orders``, ``alias.alias/payments/orders``,
+``grant.orders.orders-lambda``) and *is* that string — plans, JSON documents and progress
+lines show it as is — but code asks it for its parts (`resource`, `key`, `name`, `step`)
+instead of splitting it. Addresses are built from their parts by the differ; `Address.parse`
+is for the edges only (a saved plan read back, a test's literal).
+
+A step is a follow-up change of a resource that must run apart from the resource's own change:
+``key.orders.disable`` disables key ``orders`` after its other changes and its grants (KMS
+refuses CreateGrant and rotation changes on a disabled key). Key, grant and alias names hold
+no dots, so the forms never collide.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class Resource(str, enum.Enum):
+    KEY = "key"
+    ALIAS = "alias"
+    GRANT = "grant"
+
+
+class Step(str, enum.Enum):
+    """A follow-up change of a resource, ordered by the plan graph (`kmsplan.plan.graph`)."""
+
+    DISABLE = "disable"  # a key's trailing DisableKey
+
+
+class Address(str):
+    """A change's address: a `str` that knows its parts.
+
+    - ``key.<key>`` — a key; ``key.<key>.<step>`` — a follow-up step of it;
+    - ``alias.<alias name>`` — an alias (its key is the change's `key`);
+    - ``grant.<key>.<grant>`` — a kmsplan grant on a key.
+    """
+
+    resource: Resource
+    name: str  # the key's logical name, the alias name or the grant's logical name
+    key: str | None  # the key a key or grant address belongs to; None for an alias
+    step: Step | None
+
+    def __new__(
+        cls,
+        text: str,
+        *,
+        resource: Resource,
+        name: str,
+        key: str | None,
+        step: Step | None = None,
+    ) -> Address:
+        address = super().__new__(cls, text)
+        address.resource = resource
+        address.name = name
+        address.key = key
+        address.step = step
+        return address
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Address.parse, (str(self),))  # copy and pickle: parse the text again
+
+    # ---- constructors ----
+
+    @classmethod
+    def of_key(cls, key: str, step: Step | None = None) -> Address:
+        text = f"key.{key}" if step is None else f"key.{key}.{step.value}"
+        return cls(text, resource=Resource.KEY, name=key, key=key, step=step)
+
+    @classmethod
+    def of_alias(cls, alias: str) -> Address:
+        return cls(f"alias.{alias}", resource=Resource.ALIAS, name=alias, key=None)
+
+    @classmethod
+    def of_grant(cls, key: str, grant: str) -> Address:
+        return cls(f"grant.{key}.{grant}", resource=Resource.GRANT, name=grant, key=key)
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """An address from its string form. Raises ValueError for anything else."""
+        if isinstance(text, Address):
+            return text
+        kind, _, rest = str(text).partition(".")
+        if kind == Resource.ALIAS.value and rest.startswith("alias/"):
+            return cls.of_alias(rest)
+        parts = rest.split(".")
+        if kind == Resource.KEY.value and parts[0]:
+            if len(parts) == 1:
+                return cls.of_key(parts[0])
+            if len(parts) == 2 and parts[1] in _STEPS:
+                return cls.of_key(parts[0], Step(parts[1]))
+        if kind == Resource.GRANT.value and len(parts) == 2 and all(parts):
+            return cls.of_grant(parts[0], parts[1])
+        raise ValueError(
+            f"not a change address: {text!r} (key.NAME, key.NAME.STEP, alias.alias/NAME or "
+            "grant.KEY.NAME)"
+        )
+
+    # ---- questions ----
+
+    @property
+    def is_step(self) -> bool:
+        return self.step is not None
+
+    @property
+    def owner(self) -> Address:
+        """The resource a step belongs to (``key.orders`` for ``key.orders.disable``); the
+        address itself otherwise."""
+        if self.step is None or self.key is None:
+            return self
+        return Address.of_key(self.key)
+
+
+_STEPS = frozenset(step.value for step in Step)
