@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kmsplan.errors import KmsplanError
+from kmsplan.model import Placement
 from kmsplan.plan.actions import ACTIONS
 from kmsplan.plan.types import (
     FORMAT_VERSION,
@@ -83,7 +84,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def _change_to_dict(change: Change) -> dict[str, Any]:
-    return {
+    document: dict[str, Any] = {
         "address": change.address,
         "resource": change.resource.value,
         "action": change.action.value,
@@ -109,6 +110,13 @@ def _change_to_dict(change: Change) -> dict[str, Any]:
         "depends_on": list(change.depends_on),
         "policy_diff": _json_value(change.policy_diff),
     }
+    if change.placement is not None:
+        # Only where it differs from the plan's home: a single-Region plan reads as before.
+        document["placement"] = {
+            "account_id": change.placement.account_id,
+            "region": change.placement.region,
+        }
+    return document
 
 
 def _json_value(value: Any) -> Any:
@@ -203,7 +211,15 @@ def _change_from_dict(reader: _Reader) -> Change:
         ),
         reason=Reason.parse(reader.string("reason")),
         policy_diff=dict(policy_diff) if policy_diff is not None else None,
+        placement=_placement(reader),
     )
+
+
+def _placement(reader: _Reader) -> Placement | None:
+    if "placement" not in reader.data:
+        return None
+    where = reader.mapping("placement")
+    return Placement(account_id=where.string("account_id"), region=where.string("region"))
 
 
 def _string(value: Any, path: str) -> str:

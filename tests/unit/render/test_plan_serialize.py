@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kmsplan.errors import KmsplanError
+from kmsplan.model import Placement
 from kmsplan.plan.serialize import (
     NO_CHANGES,
     PlanFormatError,
@@ -168,6 +169,14 @@ def _changes(draw: st.DrawFn) -> Change:
             )
         ),
         reason=draw(st.text(max_size=10)),
+        placement=draw(
+            st.none()
+            | st.builds(
+                Placement,
+                account_id=st.from_regex(r"\A[0-9]{12}\Z"),
+                region=st.sampled_from(["us-east-1", "eu-west-1"]),
+            )
+        ),
         policy_diff=draw(
             st.none()
             | st.fixed_dictionaries(
