@@ -187,9 +187,7 @@ def order_changes(changes: Iterable[Change]) -> tuple[Change, ...]:
     """The changes in apply order — a topological order of the plan graph, deterministic —
     each with the dependencies a reviewer sees (the graph's shown edges)."""
     graph = PlanGraph(tuple(changes), declared=False)
-    return tuple(
-        replace(c, depends_on=graph.shown[c.address]) for c in graph.topological_order()
-    )
+    return tuple(replace(c, depends_on=graph.shown[c.address]) for c in graph.topological_order())
 
 
 def _needs_enabled_key(changes: Iterable[Change]) -> bool:
@@ -658,11 +656,16 @@ class _Differ:
             stale = [g for g in have if g is not (same[0] if same else None)]
             if same and not stale:
                 continue
-            calls = [_revoke(key_id, g) for g in stale]
-            if not same:
-                calls.append(
-                    ApiCall(operation="CreateGrant", params=create_grant_params(key_id, want))
-                )
+            # The new grant first, then the old one revoked: KMS allows two grants with one
+            # name, and the grantee never loses access in between (nor for good, if the
+            # create fails). A crash between the two leaves a duplicate that the next plan
+            # revokes.
+            calls = (
+                []
+                if same
+                else [ApiCall(operation="CreateGrant", params=create_grant_params(key_id, want))]
+            )
+            calls += [_revoke(key_id, g) for g in stale]
             if not have:
                 action, reason = (
                     Action.CREATE,

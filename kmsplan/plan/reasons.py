@@ -60,7 +60,10 @@ WORDS: Mapping[Why, str] = {
     Why.ALIAS_MOVES: "moves from {old} to {new}",
     Why.ALIAS_TAKEOVER: "moves from key {old_key_id}, outside stack {stack} to {new}",
     Why.GRANT_DUPLICATES: "duplicate grants with this name: the extra ones are revoked",
-    Why.GRANT_REPLACED: "grants cannot be modified: revoke and create again",
+    Why.GRANT_REPLACED: (
+        "grants cannot be modified: the new grant is created first, then the old one is "
+        "revoked, so access never lapses"
+    ),
     Why.NOTE: "{text}",
 }
 

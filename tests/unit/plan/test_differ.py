@@ -583,17 +583,19 @@ def test_alias_no_longer_declared_on_a_managed_key_is_deleted() -> None:
 # ---- grants -----------------------------------------------------------------------------------
 
 
-def test_changed_grant_is_revoked_then_created_in_one_change() -> None:
+def test_changed_grant_is_created_anew_then_the_old_one_revoked_in_one_change() -> None:
+    # Create before revoke: the grantee keeps access throughout (KMS allows two grants with
+    # one name), and a failed create leaves the old grant in place.
     want = full_key(grants=[grant("lambda", operations=("Decrypt",))])
     live = live_state(live_key(full_key()))
     c = change(plan_for(stack(want), live), "grant.orders.lambda")
     assert c.action is Action.UPDATE
-    assert ops(c) == ["RevokeGrant", "CreateGrant"]
-    assert dict(c.calls[0].params) == {
+    assert ops(c) == ["CreateGrant", "RevokeGrant"]
+    assert dict(c.calls[1].params) == {
         "KeyId": key_id_for("orders"),
         "GrantId": "grant-orders-lambda",
     }
-    assert c.calls[1].params["Operations"] == ["Decrypt"]
+    assert c.calls[0].params["Operations"] == ["Decrypt"]
     assert [(a.name, a.before, a.after) for a in c.attributes] == [
         ("operations", ["Decrypt", "GenerateDataKey"], ["Decrypt"])
     ]
