@@ -28,6 +28,7 @@ from kmsplan.manifest.source import (
     file_diagnostic,
     parse_yaml,
     read_text,
+    tree_root,
 )
 from kmsplan.model import DEFAULT_WINDOW_DAYS, Key, Location, Stack
 
@@ -51,29 +52,39 @@ class _Manifest:
         )
 
 
-def manifest_files(paths: Sequence[str | Path], reporter: Reporter) -> list[tuple[str, Path]]:
-    """The files of a manifest set, as (path as the user gave it, path to open)."""
-    out: list[tuple[str, Path]] = []
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestFile:
+    display: str  # the path as the user gave it (or as joined from it)
+    fs_path: Path  # the path to open
+    root: Path  # the folder it, and the policy files it names, must stay inside
+
+
+def manifest_files(paths: Sequence[str | Path], reporter: Reporter) -> list[ManifestFile]:
+    """The files of a manifest set. In a folder, every *.yaml and *.yml entry is one, whatever
+    it is: one that cannot be read is reported when it is read, never dropped (its keys would
+    be planned for deletion)."""
+    out: list[ManifestFile] = []
     seen: set[Path] = set()
 
-    def add(display: str, fs_path: Path) -> None:
+    def add(display: str, fs_path: Path, root: Path) -> None:
         try:
             resolved = fs_path.resolve()
         except (OSError, RuntimeError):
             resolved = fs_path
         if resolved not in seen:
             seen.add(resolved)
-            out.append((display, fs_path))
+            out.append(ManifestFile(display=display, fs_path=fs_path, root=root))
 
     for given in paths:
         display = os.fspath(given)
         fs_path = Path(display)
         if fs_path.is_dir():
+            root = tree_root(fs_path)
             try:
                 names = sorted(
                     entry.name
                     for entry in os.scandir(fs_path)
-                    if entry.name.endswith(MANIFEST_SUFFIXES) and entry.is_file()
+                    if entry.name.endswith(MANIFEST_SUFFIXES)
                 )
             except OSError as exc:
                 reporter.add(file_diagnostic(display, f"cannot read folder: {exc.strerror}",
@@ -84,17 +95,18 @@ def manifest_files(paths: Sequence[str | Path], reporter: Reporter) -> list[tupl
                                              "*.yaml or *.yml files in the folder",
                                              line=0, column=0))
             for name in names:
-                add(os.path.join(display, name), fs_path / name)
-        elif fs_path.exists():
-            add(display, fs_path)
+                add(os.path.join(display, name), fs_path / name, root)
+        elif os.path.lexists(fs_path):
+            add(display, fs_path, tree_root(fs_path))
         else:
             reporter.add(file_diagnostic(display, "no such file or folder", line=0, column=0))
     return out
 
 
-def _read_manifest(display: str, fs_path: Path, reporter: Reporter) -> _Manifest | None:
+def _read_manifest(file: ManifestFile, reporter: Reporter) -> _Manifest | None:
+    display = file.display
     try:
-        text = read_text(display, fs_path)
+        text = read_text(display, file.fs_path, root=file.root)
         doc, problems = parse_yaml(display, text)
     except SourceError as exc:
         reporter.add(exc.diagnostic)
@@ -161,8 +173,10 @@ def load(paths: Sequence[str | Path]) -> Stack:
         raise ValueError("no manifest paths given")
     reporter = Reporter()
     manifests: list[_Manifest] = []
-    for display, fs_path in manifest_files(paths, reporter):
-        m = _read_manifest(display, fs_path, reporter)
+    roots: dict[str, Path] = {}
+    for file in manifest_files(paths, reporter):
+        roots[file.display] = file.root
+        m = _read_manifest(file, reporter)
         if m is not None:
             manifests.append(m)
     order = {m.doc.file: i for i, m in enumerate(manifests)}
@@ -182,7 +196,7 @@ def load(paths: Sequence[str | Path]) -> Stack:
         defaults_locations={} if defaults_holder is None
         else _group(defaults_holder.doc, ("defaults",)),
     )
-    policy_files = PolicyFiles(reporter=reporter)
+    policy_files = PolicyFiles(reporter=reporter, roots=roots)
     keys: list[Key] = []
     declared: dict[str, Document] = {}
     alias_owner: dict[str, tuple[str, Document, DocPath]] = {}

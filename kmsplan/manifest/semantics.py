@@ -25,11 +25,14 @@ from kmsplan.manifest.source import (
     Document,
     PathPart,
     SourceError,
+    Unreadable,
+    decode_text,
     parse_json,
     parse_yaml,
-    read_text,
+    read_bytes,
     render_path,
     render_path_under,
+    tree_root,
 )
 from kmsplan.manifest.variables import VariableProblem, substitute
 from kmsplan.model import (
@@ -69,28 +72,32 @@ class PolicyFiles:
     """Policy files read once each, however many keys name them."""
 
     reporter: Reporter
-    cache: dict[Path, Document | None] = field(default_factory=dict)
+    # Manifest file (as shown) -> the folder its policy files must stay inside (a manifest
+    # not listed: see `tree_root`).
+    roots: Mapping[str, Path] = field(default_factory=dict)
+    cache: dict[tuple[Path, Path], Document | None] = field(default_factory=dict)
 
     def load(self, manifest: Document, path: DocPath, relative: str, *,
              shown_as: DocPath) -> Document | None:
         """The policy file `relative` (named at `path` of `manifest`) or None if unusable.
-        Problems inside the file are shown under the document path `shown_as`."""
+        Problems inside the file are shown under the document path `shown_as`; a path that
+        is not a readable file inside the manifests' tree is reported at `path`."""
         display = os.path.join(os.path.dirname(manifest.file), relative)
         fs_path = Path(display)
-        try:
-            exists = fs_path.is_file()
-            resolved = fs_path.resolve()
-        except (OSError, ValueError, RuntimeError):
-            exists, resolved = False, fs_path
-        if not exists:
-            self.reporter.at(manifest, path, f'policy file "{relative}" not found',
-                             "a JSON or YAML file, relative to this manifest")
-            return None
+        root = self.roots.get(manifest.file) or tree_root(manifest.file)
+        resolved = (Path(os.path.realpath(fs_path)), root)
         if resolved in self.cache:
             return self.cache[resolved]
+        try:
+            data = read_bytes(fs_path, root=root)
+        except Unreadable as exc:
+            self.reporter.at(manifest, path, f'policy file "{relative}" {exc.reason}',
+                             exc.allowed or "a JSON or YAML file, relative to this manifest")
+            self.cache[resolved] = None
+            return None
         doc: Document | None = None
         try:
-            text = read_text(display, fs_path, kind="policy file")
+            text = decode_text(display, fs_path, data, kind="policy file")
             if fs_path.suffix.lower() == ".json":
                 doc, problems = parse_json(display, text)
             else:

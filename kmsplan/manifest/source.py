@@ -8,9 +8,12 @@ Python data (dict, list, str, int, float, bool, None); YAML timestamps stay stri
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,19 +131,120 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def read_text(file: str, fs_path: Path, *, kind: str = "manifest") -> str:
-    """The file's text; a SourceError for anything that is not a readable, small UTF-8 text."""
+class Unreadable(Exception):
+    """A path that is not a regular file kmsplan may read: `reason` says what it is instead
+    ("is a folder, not a file", "is a symlink loop", ...), to follow the file's name."""
+
+    def __init__(self, reason: str, allowed: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.allowed = allowed
+
+
+def tree_root(given: str | Path) -> Path:
+    """The folder that files reached from the manifest path `given` must stay inside: the
+    git work tree holding it (the nearest folder above it with a `.git` entry, file or folder;
+    git itself is not run), else the manifest folder (a file's own folder). Resolved."""
+    start = Path(os.path.abspath(given))
+    if not start.is_dir():
+        start = start.parent
+    for folder in (start, *start.parents):
+        if os.path.lexists(folder / ".git"):
+            return _resolved(folder)
+    return _resolved(start)
+
+
+def _resolved(path: Path) -> Path:
     try:
-        if fs_path.is_dir():
-            raise SourceError(file_diagnostic(file, f"{kind} is a folder, not a file", line=0,
-                                              column=0))
-        with fs_path.open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        return Path(os.path.realpath(path))
+    except (OSError, ValueError):  # pragma: no cover - realpath is not strict
+        return path
+
+
+def describe_root(root: Path) -> str:
+    if os.path.lexists(root / ".git"):
+        return f"the git work tree {root}"
+    return f"the manifest folder {root}"
+
+
+def _kind_of_file(mode: int) -> str | None:
+    """What a non-regular file is, for a message; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a file"
+    return "is not a regular file"
+
+
+def read_bytes(fs_path: Path, *, root: Path | None, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Up to `limit` + 1 bytes of the regular file at `fs_path`; `Unreadable` for anything
+    else, decided before a byte is read: a path leading (through symlinks or `..`) outside
+    `root`, nothing there, a dangling symlink, a symlink loop, a folder, a device, a FIFO or a
+    socket. Devices and FIFOs are never opened for reading (they may block or never end)."""
+    try:
+        os.lstat(fs_path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise Unreadable("not found") from None
+    except (OSError, ValueError) as exc:
+        raise Unreadable(f"cannot be read: {_reason(exc)}") from None
+    if root is not None and not _resolved(fs_path).is_relative_to(root):
+        raise Unreadable(
+            f"leads outside {describe_root(root)}; refused, not read",
+            f"files inside {describe_root(root)}",
+        )
+    try:
+        mode = os.stat(fs_path).st_mode
+    except FileNotFoundError:
+        raise Unreadable("is a symlink to nothing (its target does not exist)") from None
     except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise SourceError(
-            file_diagnostic(file, f"cannot read {kind}: {reason}", line=0, column=0)
-        ) from None
+        if exc.errno == errno.ELOOP:
+            raise Unreadable("is a symlink loop") from None
+        raise Unreadable(f"cannot be read: {_reason(exc)}") from None
+    what = _kind_of_file(mode)
+    if what is not None:
+        raise Unreadable(what)
+    # O_NONBLOCK: should the path have become a FIFO since, opening it does not wait for a
+    # writer; the kind is checked again on what was opened, before reading.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(fs_path, flags)
+    except OSError as exc:
+        raise Unreadable(f"cannot be read: {_reason(exc)}") from None
+    with os.fdopen(fd, "rb") as fh:
+        what = _kind_of_file(os.fstat(fd).st_mode)
+        if what is not None:
+            raise Unreadable(what)
+        try:
+            return fh.read(limit + 1)
+        except OSError as exc:
+            raise Unreadable(f"cannot be read: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or exc.__class__.__name__
+
+
+def read_text(file: str, fs_path: Path, *, kind: str = "manifest",
+              root: Path | None = None) -> str:
+    """The file's text; a SourceError for anything that is not a readable, small UTF-8 text
+    (inside `root`, when given: see `read_bytes`)."""
+    try:
+        data = read_bytes(fs_path, root=root)
+    except Unreadable as exc:
+        raise SourceError(file_diagnostic(file, f"{kind} {exc.reason}", exc.allowed, line=0,
+                                          column=0)) from None
+    return decode_text(file, fs_path, data, kind=kind)
+
+
+def decode_text(file: str, fs_path: Path, data: bytes, *, kind: str) -> str:
+    """The text of `data` (what `read_bytes` read from `fs_path`); a SourceError when it is too
+    large, binary or not UTF-8."""
     if len(data) > MAX_FILE_BYTES:
         size = fs_path.stat().st_size
         raise SourceError(
