@@ -20,6 +20,7 @@ AWS call in kmsplan goes through.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -140,6 +142,7 @@ class AwsClients:
                 ) from None
         for client in (kms, kms_no_retry, sts, iam, tagging):
             client.meta.events.register("before-send", hook)
+            client.meta.events.register("before-parse", _answer_check(client.meta.endpoint_url))
         return cls(
             kms=kms,
             sts=sts,
@@ -192,6 +195,77 @@ def aws_errors(operation: str) -> Iterator[None]:
         raise KmsplanError(f"{operation}: invalid request: {exc}") from None
     except botocore.exceptions.BotoCoreError as exc:
         raise KmsplanError(f"{operation}: {exc}") from None
+    except NotAnAwsAnswer as exc:
+        raise KmsplanError(f"{operation}: {exc}") from None
+    except botocore.parsers.ResponseParserError as exc:
+        raise KmsplanError(f"{operation}: {_not_aws(None, _first_line(exc))}") from None
+
+
+ENDPOINT_HINT = "check --endpoint-url, AWS_ENDPOINT_URL* and any proxy in between"
+
+
+class NotAnAwsAnswer(Exception):
+    """An endpoint answered, but not as AWS answers (HTML, garbage, a wrong shape)."""
+
+
+def _not_aws(endpoint: str | None, what: str) -> str:
+    where = f"the endpoint {endpoint}" if endpoint else "the endpoint"
+    return f"{where} did not answer like AWS ({what}); {ENDPOINT_HINT}"
+
+
+def _first_line(exc: BaseException, limit: int = 120) -> str:
+    """The start of an exception's message: botocore's parser errors quote the whole body."""
+    text = str(exc).strip().split("\n", 1)[0].removesuffix(":")
+    text = text.removesuffix(" Further retries may succeed").rstrip(",. ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_JSON_PROTOCOLS = frozenset({"json", "rest-json"})
+
+
+def _answer_check(endpoint: str | None) -> Callable[..., None]:
+    """A `before-parse` hook refusing a successful answer that is not an AWS answer.
+
+    botocore takes any 2xx JSON-protocol body that is not JSON for an empty answer (a proxy's
+    login page would read as "no keys"); an HTML page is never an AWS answer either. Error
+    answers are left to botocore (they become ClientErrors: `error_from_client_error`).
+    """
+
+    def before_parse(operation_model: Any = None, response_dict: Any = None, **_: Any) -> None:
+        if operation_model is None or not isinstance(response_dict, dict):
+            return
+        status = int(response_dict.get("status_code") or 0)
+        body = response_dict.get("body")
+        if not 200 <= status < 300 or not isinstance(body, bytes):
+            return  # errors are botocore's; no call kmsplan makes answers with a stream
+        # Content types prove nothing: emulators label their JSON text/html.
+        if body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            raise NotAnAwsAnswer(_not_aws(endpoint, f"an HTML page with HTTP {status}"))
+        if operation_model.metadata.get("protocol") not in _JSON_PROTOCOLS:
+            return  # XML: botocore's parser refuses what is not the operation's answer
+        output = operation_model.output_shape
+        expects_fields = output is not None and bool(output.members)
+        if not body.strip():
+            if expects_fields:
+                raise NotAnAwsAnswer(_not_aws(endpoint, f"an empty answer with HTTP {status}"))
+            return
+        try:
+            value = json.loads(body)
+        except ValueError:
+            raise NotAnAwsAnswer(_not_aws(endpoint, f"not JSON, with HTTP {status}")) from None
+        if expects_fields and not isinstance(value, dict):
+            raise NotAnAwsAnswer(_not_aws(endpoint, f"JSON that is not an object, HTTP {status}"))
+
+    return before_parse
+
+
+def require(answer: Mapping[str, Any], operation: str, name: str, *,
+            endpoint: str | None = None) -> Any:
+    """`answer[name]`, or a KmsplanError naming the field an AWS answer always carries."""
+    value = answer.get(name) if isinstance(answer, Mapping) else None
+    if value is None:
+        raise KmsplanError(f"{operation}: {_not_aws(endpoint, f'its answer has no {name}')}")
+    return value
 
 
 def error_from_client_error(operation: str, exc: botocore.exceptions.ClientError) -> AwsError:
@@ -215,9 +289,25 @@ def is_access_denied(error: AwsError) -> bool:
 def call(client: BaseClient, operation: str, **params: Any) -> dict[str, Any]:
     """Call `operation` ("DescribeKey") on `client`; errors become KmsplanErrors."""
     method = getattr(client, xform_name(operation))
-    with aws_errors(operation):
+    with aws_errors(operation), _parser_failures(client, operation):
         response: dict[str, Any] = method(**params)
     return response
+
+
+@contextlib.contextmanager
+def _parser_failures(client: BaseClient, operation: str) -> Iterator[None]:
+    """botocore's parsers meet some malformed answers with a bare KeyError (an XML answer
+    without the operation's result element) or TypeError; only botocore runs in the block."""
+    try:
+        yield
+    except botocore.parsers.ResponseParserError as exc:
+        what = _first_line(exc)
+        raise KmsplanError(f"{operation}: {_not_aws(client.meta.endpoint_url, what)}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, botocore.exceptions.BotoCoreError):
+            raise
+        what = f"{type(exc).__name__} while reading its answer: {_first_line(exc, 60)}"
+        raise KmsplanError(f"{operation}: {_not_aws(client.meta.endpoint_url, what)}") from None
 
 
 def paginate(
@@ -235,14 +325,24 @@ def paginate(
     """
     method = xform_name(operation)
     items: list[Any] = []
-    with aws_errors(operation):
+    with aws_errors(operation), _parser_failures(client, operation):
         if not client.can_paginate(method):
-            items.extend(call(client, operation, **params).get(result_key) or [])
+            answer = call(client, operation, **params)
+            items.extend(_page_items(answer, operation, result_key, client))
             return items
         config = {"PageSize": page_size} if page_size else {}
         pages = client.get_paginator(method).paginate(**params, PaginationConfig=config)
         for page in pages:
-            items.extend(page.get(result_key) or [])
+            items.extend(_page_items(page, operation, result_key, client))
+    return items
+
+
+def _page_items(
+    page: Mapping[str, Any], operation: str, result_key: str, client: BaseClient
+) -> list[Any]:
+    """A page's items. AWS lists an empty result too, so an answer without the list is not
+    "nothing" but not AWS's answer (a plan built on it would create what exists)."""
+    items: list[Any] = require(page, operation, result_key, endpoint=client.meta.endpoint_url)
     return items
 
 
@@ -272,4 +372,6 @@ def run_concurrently(fn: Callable[[T], R], items: Iterable[T], parallelism: int)
 def caller_identity(clients: AwsClients) -> tuple[str, str]:
     """(account id, caller ARN) of the credentials in use."""
     answer = call(clients.sts, "GetCallerIdentity")
-    return str(answer["Account"]), str(answer["Arn"])
+    endpoint = clients.sts.meta.endpoint_url
+    account = require(answer, "GetCallerIdentity", "Account", endpoint=endpoint)
+    return str(account), str(require(answer, "GetCallerIdentity", "Arn", endpoint=endpoint))

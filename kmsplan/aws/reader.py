@@ -48,11 +48,13 @@ from typing import Any
 import botocore
 
 from kmsplan.aws.client import (
+    ENDPOINT_HINT,
     AwsClients,
     call,
     caller_identity,
     is_access_denied,
     paginate,
+    require,
     run_concurrently,
 )
 from kmsplan.errors import AwsError, KmsplanError
@@ -205,7 +207,9 @@ class _Reader:
     def scan(self, *, exclude: Collection[str]) -> list[_ReadKey]:
         """Every key of the Region not in `exclude`, by its authoritative tags."""
         listed = paginate(self.clients.kms, "ListKeys", "Keys", page_size=1000)
-        key_ids = [str(k["KeyId"]) for k in listed if str(k["KeyId"]) not in exclude]
+        endpoint = self.clients.kms.meta.endpoint_url
+        key_ids = [str(require(k, "ListKeys", "KeyId", endpoint=endpoint)) for k in listed]
+        key_ids = [key_id for key_id in key_ids if key_id not in exclude]
         unreadable: list[str] = []
 
         def tags_of(key_id: str) -> _Candidate | None:
@@ -239,7 +243,12 @@ class _Reader:
 
     def _tags(self, key_id: str) -> Tags:
         items = paginate(self.clients.kms, "ListResourceTags", "Tags", page_size=50, KeyId=key_id)
-        return tuple(sorted((str(t["TagKey"]), str(t.get("TagValue", ""))) for t in items))
+        endpoint = self.clients.kms.meta.endpoint_url
+        return tuple(sorted(
+            (str(require(t, "ListResourceTags", "TagKey", endpoint=endpoint)),
+             str(t.get("TagValue", "")))
+            for t in items
+        ))
 
     def _read_key(self, candidate: _Candidate) -> _ReadKey | None:
         kms = self.clients.kms
@@ -256,7 +265,7 @@ class _Reader:
                     f"{TAG_KEY} tag; ignored"
                 )
                 return None
-            metadata: dict[str, Any] = call(kms, "DescribeKey", KeyId=key_id)["KeyMetadata"]
+            metadata = _metadata(call(kms, "DescribeKey", KeyId=key_id), kms.meta.endpoint_url)
             if metadata.get("KeyManager") == "AWS":
                 return None  # AWS managed keys are never managed, even if tagged
             policy_text = str(
@@ -300,6 +309,16 @@ class _Reader:
         # so it never shows as a difference.
         desired = self.stack.key(name)
         return desired.deletion.window_days if desired else self.stack.default_window_days
+
+
+def _metadata(answer: Mapping[str, Any], endpoint: str | None) -> dict[str, Any]:
+    """DescribeKey's KeyMetadata, with the KeyId every use of it relies on."""
+    metadata = require(answer, "DescribeKey", "KeyMetadata", endpoint=endpoint)
+    if not isinstance(metadata, dict):
+        raise KmsplanError(f"DescribeKey: the endpoint {endpoint} did not answer like AWS "
+                           f"(KeyMetadata is not an object); {ENDPOINT_HINT}")
+    require(metadata, "DescribeKey", "KeyId", endpoint=endpoint)
+    return metadata
 
 
 # ---- pure conversions (no AWS calls) ----
@@ -461,7 +480,8 @@ def _dedupe(found: Iterable[_ReadKey], stack: str, warnings: _Warnings) -> list[
 
 def _alias_targets(aliases: Iterable[Mapping[str, Any]]) -> tuple[AliasTarget, ...]:
     targets = [
-        AliasTarget(name=str(a["AliasName"]), target_key_id=a.get("TargetKeyId") or None)
+        AliasTarget(name=str(require(a, "ListAliases", "AliasName")),
+                    target_key_id=a.get("TargetKeyId") or None)
         for a in aliases
         if not str(a.get("AliasName", "")).startswith(AWS_ALIAS_PREFIX)
     ]

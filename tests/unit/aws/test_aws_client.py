@@ -359,3 +359,83 @@ def test_client_error_inside_run_concurrently_reaches_the_caller_translated() ->
         stub.add_client_error("describe_key", "KMSInternalException", "boom", 500)
         with pytest.raises(AwsError, match="KMSInternalException: boom"):
             run_concurrently(describe, [KEY_ID, KEY_ID], 4)
+
+
+# ---- answers that are not AWS's ----
+
+
+def raw_answer(clients: AwsClients, status: int, body: bytes) -> None:
+    """Every request of `clients.kms` and `clients.sts` is answered with `body`."""
+
+    def before_send(**_: Any) -> AWSResponse:
+        return AWSResponse("https://kms.test", status, {}, _Body(body))  # type: ignore[arg-type]
+
+    for client in (clients.kms, clients.sts):
+        client.meta.events.register("before-send", before_send)
+
+
+ENDPOINT = "https://kms.us-east-1.amazonaws.com"
+HINT = "check --endpoint-url, AWS_ENDPOINT_URL* and any proxy in between"
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<!DOCTYPE html><html><body>Sign in</body></html>", "an HTML page with HTTP 200"),
+        (b"", "an empty answer with HTTP 200"),
+        (b'{"Keys": [', "not JSON, with HTTP 200"),
+        (b"[]", "JSON that is not an object, HTTP 200"),
+        (b"{}", "its answer has no Keys"),
+        (b'{"Keys": "none"}',
+         "AttributeError while reading its answer: 'str' object has no attribute 'get'"),
+    ],
+    ids=["html", "empty", "truncated", "array", "no-list", "not-a-list"],
+)
+def test_a_json_answer_that_is_not_aws_s_is_one_clear_error(body: bytes, what: str) -> None:
+    clients = make(max_attempts=1)
+    raw_answer(clients, 200, body)
+    with pytest.raises(KmsplanError) as info:
+        paginate(clients.kms, "ListKeys", "Keys")
+    assert str(info.value) == (
+        f"ListKeys: the endpoint {ENDPOINT} did not answer like AWS ({what}); {HINT}"
+    )
+
+
+def test_an_operation_without_output_accepts_an_empty_or_null_answer() -> None:
+    clients = make(max_attempts=1)
+    for body in (b"", b"null", b"{}"):
+        raw_answer(clients, 200, body)
+        assert call(clients.kms, "EnableKey", KeyId=KEY_ID)["ResponseMetadata"]
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<html><body>Sign in</body></html>", "an HTML page with HTTP 200"),
+        (b"<x/>", "KeyError while reading its answer: 'GetCallerIdentityResult'"),
+        (b'{"Account": "1"}', "Unable to parse response (not well-formed (invalid token): "
+                              "line 1, column 0), invalid XML received"),
+    ],
+    ids=["html", "other-xml", "json"],
+)
+def test_an_xml_answer_that_is_not_aws_s_is_one_clear_error(body: bytes, what: str) -> None:
+    clients = make(max_attempts=1)
+    raw_answer(clients, 200, body)
+    with pytest.raises(KmsplanError) as info:
+        caller_identity(clients)
+    assert str(info.value) == (
+        f"GetCallerIdentity: the endpoint https://sts.us-east-1.amazonaws.com did not answer "
+        f"like AWS ({what}); {HINT}"
+    )
+
+
+def test_an_answer_without_a_field_aws_always_sends_is_one_clear_error() -> None:
+    clients = make()
+    with Stubber(clients.sts) as stub:
+        stub.add_response("get_caller_identity", {"Arn": "arn:aws:iam::1:user/ci"}, {})
+        with pytest.raises(KmsplanError) as info:
+            caller_identity(clients)
+    assert str(info.value) == (
+        "GetCallerIdentity: the endpoint https://sts.us-east-1.amazonaws.com did not answer "
+        f"like AWS (its answer has no Account); {HINT}"
+    )
