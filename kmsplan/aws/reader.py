@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +60,7 @@ from kmsplan.aws.client import (
     run_concurrently,
 )
 from kmsplan.errors import AwsError, KmsplanError
+from kmsplan.manifest.schema import PATTERN_TEXT, manifest_schema
 from kmsplan.model import (
     GRANT_PREFIX,
     TAG_KEY,
@@ -265,6 +268,9 @@ class _Reader:
                     f"{TAG_KEY} tag; ignored"
                 )
                 return None
+            if not is_key_name(name):
+                self.warnings.add(invalid_name_warning(key_id, self.stack.name, name))
+                return None
             metadata = _metadata(call(kms, "DescribeKey", KeyId=key_id), kms.meta.endpoint_url)
             if metadata.get("KeyManager") == "AWS":
                 return None  # AWS managed keys are never managed, even if tagged
@@ -322,6 +328,31 @@ def _metadata(answer: Mapping[str, Any], endpoint: str | None) -> dict[str, Any]
 
 
 # ---- pure conversions (no AWS calls) ----
+
+
+@functools.cache
+def _key_name_rule() -> tuple[re.Pattern[str], str]:
+    """The manifest's rule for a key's logical name (the schema's), and its wording."""
+    pattern = str(manifest_schema()["properties"]["keys"]["propertyNames"]["pattern"])
+    return re.compile(pattern), PATTERN_TEXT[pattern]
+
+
+def is_key_name(name: str) -> bool:
+    """Whether a manifest could declare a key of this name (and so could ever manage it)."""
+    return _key_name_rule()[0].fullmatch(name) is not None
+
+
+def invalid_name_warning(key_id: str, stack: str, name: str) -> str:
+    """A key of the stack whose name no manifest can declare: it is treated as a key outside
+    the stack (never changed, never deleted), and the user is told how to fix its tag."""
+    shown = json.dumps(name)  # quoted and escaped: a tag value may hold anything
+    return (
+        f"key {key_id} is tagged {TAG_STACK}={stack} but its {TAG_KEY} tag {shown} is not a "
+        f"valid key name ({_key_name_rule()[1]}), so no manifest can declare it: it is left "
+        f"alone as a key outside the stack. To manage it as key NAME: aws kms tag-resource "
+        f"--key-id {key_id} --tags TagKey={TAG_KEY},TagValue=NAME; to release it from the "
+        f"stack: aws kms untag-resource --key-id {key_id} --tag-keys {TAG_STACK} {TAG_KEY}"
+    )
 
 
 def kms_can_rotate(metadata: Mapping[str, Any]) -> bool:
