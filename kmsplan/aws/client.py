@@ -241,7 +241,9 @@ def _answer_check(endpoint: str | None) -> Callable[..., None]:
         # Content types prove nothing: emulators label their JSON text/html.
         if body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
             raise NotAnAwsAnswer(_not_aws(endpoint, f"an HTML page with HTTP {status}"))
-        if operation_model.metadata.get("protocol") not in _JSON_PROTOCOLS:
+        # The protocol botocore parses with (newer botocore may pick another than the model's).
+        protocol = getattr(operation_model.service_model, "resolved_protocol", None)
+        if (protocol or operation_model.metadata.get("protocol")) not in _JSON_PROTOCOLS:
             return  # XML: botocore's parser refuses what is not the operation's answer
         output = operation_model.output_shape
         expects_fields = output is not None and bool(output.members)
