@@ -13,6 +13,7 @@ import click
 
 from kmsplan import __version__
 from kmsplan.errors import ExitCode, KmsplanError
+from kmsplan.render.terminal import terminal_safe
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rv = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except KmsplanError as exc:
-        click.echo(exc.render(), err=True)
+        click.echo(terminal_safe(exc.render()), err=True)
         return int(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

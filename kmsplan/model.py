@@ -14,11 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmsplan.kmsspec import DELETION_WINDOW_MAX_DAYS, DELETION_WINDOW_MIN_DAYS
+
 # Tags kmsplan owns. Users may not declare tags with this prefix.
 TAG_PREFIX = "kmsplan:"
 TAG_STACK = "kmsplan:stack"
 TAG_KEY = "kmsplan:key"
 TAG_PROTECTION = "kmsplan:deletion-protection"
+# The pending window (days) the key is scheduled for deletion with once its block is removed:
+# like the protection, it lives on the key, so removing the block does not lose it.
+TAG_WINDOW = "kmsplan:deletion-window"
 # Grants kmsplan owns are named "kmsplan/<name>"; every other grant is foreign.
 GRANT_PREFIX = "kmsplan/"
 
@@ -218,3 +223,14 @@ class LiveState:
             if k.name == name:
                 return k
         return None
+
+
+def recorded_window(tags: Mapping[str, str]) -> int | None:
+    """The pending window recorded on a live key (its ``kmsplan:deletion-window`` tag), if
+    the tag is there and holds a window KMS accepts; None otherwise (a key from before the
+    tag, or a tag edited by hand)."""
+    value = tags.get(TAG_WINDOW, "")
+    if not value.isdigit():
+        return None
+    days = int(value)
+    return days if DELETION_WINDOW_MIN_DAYS <= days <= DELETION_WINDOW_MAX_DAYS else None

@@ -18,6 +18,7 @@ from kmsplan.model import (
     TAG_KEY,
     TAG_PROTECTION,
     TAG_STACK,
+    TAG_WINDOW,
     AliasTarget,
     Grant,
     Key,
@@ -138,6 +139,7 @@ def live_key(
         TAG_STACK: stack_name,
         TAG_KEY: base.name,
         TAG_PROTECTION: "true" if base.deletion.protected else "false",
+        TAG_WINDOW: str(base.deletion.window_days),
         **dict(base.tags),
         **dict(extra_tags or {}),
     }

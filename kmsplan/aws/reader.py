@@ -78,6 +78,7 @@ from kmsplan.model import (
     Placement,
     Rotation,
     Stack,
+    recorded_window,
 )
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,10 @@ def build_key(
         enabled=state_value == KeyState.ENABLED.value,
         rotation=rotation,
         deletion=Deletion(
-            protected=tag_map.get(TAG_PROTECTION) != "false", window_days=window_days
+            protected=tag_map.get(TAG_PROTECTION) != "false",
+            # The window recorded on the key wins; a key from before the tag gets what the
+            # manifest says (declared) or its defaults (block removed).
+            window_days=recorded_window(tag_map) or window_days,
         ),
         tags=tuple((k, v) for k, v in tags if not k.startswith((TAG_PREFIX, AWS_TAG_PREFIX))),
         policy=policy if isinstance(policy, dict) else None,

@@ -35,6 +35,7 @@ from kmsplan.model import Key, Stack
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options
 from kmsplan.plan.actions import ACTIONS, words_for
 from kmsplan.plan.types import Action, GateOptions, Plan
+from kmsplan.render.terminal import terminal_safe
 
 if TYPE_CHECKING:
     from kmsplan.aws.client import AwsClients
@@ -120,7 +121,7 @@ def command(
     check_plan(plan)
     approve(auto_approve=auto_approve)
     result = run(plan, clients, log_file=log_file)
-    click.echo(report(result), err=not result.ok)
+    click.echo(terminal_safe(report(result)), err=not result.ok)
     return int(ExitCode.OK if result.ok else ExitCode.ERROR)
 
 
@@ -189,7 +190,7 @@ class Progress:
         return f"[{self.finished}/{self.total}] {progress_line(event)}"
 
     def print(self, event: ApplyEvent) -> None:
-        click.echo(self.line(event), err=True)
+        click.echo(terminal_safe(self.line(event)), err=True)
 
 
 def progress_line(event: ApplyEvent) -> str:

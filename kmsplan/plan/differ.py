@@ -26,11 +26,13 @@ from kmsplan.model import (
     TAG_PREFIX,
     TAG_PROTECTION,
     TAG_STACK,
+    TAG_WINDOW,
     Grant,
     Key,
     KeyState,
     LiveState,
     Stack,
+    recorded_window,
 )
 from kmsplan.plan import cost as cost_lib
 from kmsplan.plan import gate as gate_lib
@@ -53,6 +55,11 @@ from kmsplan.policy.diff import policy_diff
 
 # Tags with these prefixes are not the user's to add or remove: kmsplan's own and AWS's.
 _UNMANAGED_TAG_PREFIXES = (TAG_PREFIX, "aws:")
+# kmsplan's own tags that carry manifest settings, by the attribute they show as.
+_RESERVED_TAG_ATTRIBUTES = {
+    TAG_PROTECTION: "deletion.protected",
+    TAG_WINDOW: "deletion.window_days",
+}
 
 
 # The key states in which EnableKey/DisableKey mean what they say (None: not reported).
@@ -88,6 +95,7 @@ def reserved_tags(stack: str, key: Key) -> dict[str, str]:
         TAG_STACK: stack,
         TAG_KEY: key.name,
         TAG_PROTECTION: "true" if key.deletion.protected else "false",
+        TAG_WINDOW: str(key.deletion.window_days),
     }
 
 
@@ -308,6 +316,11 @@ class _Differ:
                 "declared: left as it is"
             )
             return None
+        # The window recorded on the key wins: it is what the manifest said when the key was
+        # last applied. A key from before that tag gets the stack's defaults.
+        recorded = recorded_window(live_tag_dict(lv))
+        window = recorded if recorded is not None else self.desired.default_window_days
+        window_source = Why.WINDOW_RECORDED if recorded is not None else Why.WINDOW_DEFAULT
         return Change(
             address=key_address(lv.name),
             resource=Resource.KEY,
@@ -318,13 +331,12 @@ class _Differ:
                 ApiCall(
                     operation="ScheduleKeyDeletion",
                     # The bare key id: moto (and KMS) accept it for every key operation.
-                    params={
-                        "KeyId": lv.key_id,
-                        "PendingWindowInDays": self.desired.default_window_days,
-                    },
+                    params={"KeyId": lv.key_id, "PendingWindowInDays": window},
                 ),
             ),
-            reason=Reason.of(Why.KEY_UNDECLARED),
+            reason=Reason(
+                (because(Why.KEY_UNDECLARED), because(window_source, days=window))
+            ),
         )
 
     def _update_key(
@@ -454,6 +466,15 @@ class _Differ:
         if not want.enabled and have.enabled:
             attributes.append(AttributeChange(name="rotation.enabled", before=True, after=False))
             return [ApiCall(operation="DisableKeyRotation", params={"KeyId": key_id})]
+        if want.enabled and want.period_days is not None and have.enabled and (
+            have.period_days is None
+        ):
+            # KMS did not report the live period: nothing to compare it with, so nothing is
+            # planned, but the reviewer is told it was not verified.
+            self.warnings.append(
+                f"{key_address(d.name)}: the live rotation period could not be read from KMS; "
+                f"the declared {want.period_days} days were not verified"
+            )
         # An unknown live period (KMS did not report it) or an undeclared one never differs.
         if (
             want.enabled
@@ -499,7 +520,7 @@ class _Differ:
         )
         calls = []
         for k, v in to_set.items():
-            name = "deletion.protected" if k == TAG_PROTECTION else f"tags.{k}"
+            name = _RESERVED_TAG_ATTRIBUTES.get(k, f"tags.{k}")
             attributes.append(AttributeChange(name=name, before=have.get(k), after=v))
         for k in to_remove:
             attributes.append(AttributeChange(name=f"tags.{k}", before=have[k], after=None))
@@ -792,6 +813,7 @@ def key_summary(key: Key, *, tags: Mapping[str, str]) -> dict[str, Any]:
         "enabled": key.enabled,
         "rotation": {"enabled": key.rotation.enabled, "period_days": key.rotation.period_days},
         "deletion_protected": tags.get(TAG_PROTECTION) != "false",
+        "deletion_window_days": recorded_window(tags) or key.deletion.window_days,
         "tags": {k: v for k, v in sorted(tags.items()) if not k.startswith(TAG_PREFIX)},
         "aliases": list(key.aliases),
     }

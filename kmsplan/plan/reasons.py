@@ -32,6 +32,8 @@ class Why(str, enum.Enum):
     ALIAS_TAKEOVER = "alias-takeover"
     GRANT_DUPLICATES = "grant-duplicates"
     GRANT_REPLACED = "grant-replaced"
+    WINDOW_RECORDED = "window-recorded"
+    WINDOW_DEFAULT = "window-default"
     NOTE = "note"  # free text that matches no template (a plan document edited by hand)
 
 
@@ -63,6 +65,11 @@ WORDS: Mapping[Why, str] = {
     Why.GRANT_REPLACED: (
         "grants cannot be modified: the new grant is created first, then the old one is "
         "revoked, so access never lapses"
+    ),
+    Why.WINDOW_RECORDED: "pending window {days} days, as recorded on the key",
+    Why.WINDOW_DEFAULT: (
+        "pending window {days} days from defaults.deletion.window_days (else 30): the key "
+        "carries no recorded window"
     ),
     Why.NOTE: "{text}",
 }

@@ -10,6 +10,9 @@ from typing import Any
 
 from kmsplan.plan.actions import BLOCKED_SYMBOL, Words, legend, words_for
 from kmsplan.plan.types import Change, is_ref
+from kmsplan.render.terminal import one_line, terminal_safe
+
+__all__ = ["one_line", "terminal_safe"]
 
 # Symbol -> meaning, from the one action table (kmsplan.plan.actions).
 LEGEND: Mapping[str, str] = legend()

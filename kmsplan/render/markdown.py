@@ -19,6 +19,7 @@ from kmsplan.render._common import (
     finding_location,
     policy_headline,
     symbol,
+    terminal_safe,
     words,
 )
 
@@ -39,7 +40,7 @@ def text(value: object, *, in_table: bool = False) -> str:
     """Free text, safe anywhere inline: one line, Markdown escaped. Text between single
     backticks (gate and lint messages quote manifest snippets that way) stays a code span,
     which cannot carry markup either."""
-    flat = " ".join(str(value).split())
+    flat = " ".join(terminal_safe(str(value)).split())
     parts: list[str] = []
     last = 0
     for match in _CODE_SPAN.finditer(flat):
@@ -53,7 +54,7 @@ def text(value: object, *, in_table: bool = False) -> str:
 def code(value: object, *, in_table: bool = False) -> str:
     """An inline code span. Backticks inside are fenced by a longer run; in a table, `|` is
     escaped (GFM splits cells before it parses code spans)."""
-    flat = " ".join(str(value).split())
+    flat = " ".join(terminal_safe(str(value)).split())
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     if longest or flat.startswith(" ") or flat.endswith(" "):
@@ -64,6 +65,7 @@ def code(value: object, *, in_table: bool = False) -> str:
 
 
 def _fenced(body: str, info: str) -> list[str]:
+    body = terminal_safe(body)
     longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=0)
     fence = "`" * max(3, longest + 1)
     return [f"{fence}{info}", *body.rstrip("\n").splitlines(), fence]

@@ -18,6 +18,7 @@ from kmsplan.render._common import (
     finding_location,
     flatten,
     format_value,
+    one_line,
     policy_headline,
     symbol,
     words,
@@ -53,12 +54,19 @@ class _Painter:
         return f"{_STYLES[style]}{text}{_RESET}"
 
 
+# Everything from a plan that reaches a line goes through `one_line` (aliased `s`): a live
+# string cannot carry a control character to the terminal. The painter adds the only escape
+# sequences, after.
+s = one_line
+
+
 def render(plan: Plan, *, color: bool) -> str:
     """The whole plan as text, ending with the summary line and a newline."""
     paint = _Painter(color=color)
     lines: list[str] = [
         paint(
-            f"kmsplan plan for stack {plan.stack}, account {plan.account_id}, {plan.region}",
+            f"kmsplan plan for stack {s(plan.stack)}, account {s(plan.account_id)}, "
+            f"{s(plan.region)}",
             "bold",
         ),
         "",
@@ -96,9 +104,9 @@ def _change(change: Change, account_id: str, paint: _Painter) -> list[str]:
     headline = words(change).headline
     if change.is_blocked:
         headline = f"would be {headline.removeprefix('will be ')}, but is BLOCKED"
-    lines = [f"  {paint(symbol(change) + ' ' + change.address, style)} {headline}"]
+    lines = [f"  {paint(symbol(change) + ' ' + s(change.address), style)} {headline}"]
     if change.reason:
-        lines.append(f"{_INDENT}{paint('# ' + change.reason, 'dim')}")
+        lines.append(f"{_INDENT}{paint('# ' + s(change.reason), 'dim')}")
 
     skip = frozenset({"policy"}) if change.policy_diff is not None else frozenset()
     lines += _attributes(change, skip, paint)
@@ -106,27 +114,27 @@ def _change(change: Change, account_id: str, paint: _Painter) -> list[str]:
         lines += _policy(change, change.policy_diff, account_id, paint)
     for block in change.blocked:
         lines.append(
-            f"{_INDENT}{paint('blocked by ' + block.rule + ':', 'blocked')} {block.reason}"
+            f"{_INDENT}{paint('blocked by ' + s(block.rule) + ':', 'blocked')} {s(block.reason)}"
         )
-        lines.append(f"{_INDENT}  to unblock: {block.unblock}")
+        lines.append(f"{_INDENT}  to unblock: {s(block.unblock)}")
     if change.depends_on:
-        lines.append(f"{_INDENT}after: {', '.join(change.depends_on)}")
+        lines.append(f"{_INDENT}after: {s(', '.join(change.depends_on))}")
     if change.calls:
-        lines.append(f"{_INDENT}calls: {', '.join(call.operation for call in change.calls)}")
+        lines.append(f"{_INDENT}calls: {s(', '.join(call.operation for call in change.calls))}")
     return lines
 
 
 def _attributes(change: Change, skip: frozenset[str], paint: _Painter) -> list[str]:
     rows: list[tuple[str, str, str]] = []  # (sign, name, shown value)
     if change.action is Action.CREATE:
-        rows = [("+", name, format_value(v)) for name, v in _shown(change.after, skip)]
+        rows = [("+", s(name), s(format_value(v))) for name, v in _shown(change.after, skip)]
     elif change.action is Action.DELETE:
-        rows = [("-", name, format_value(v)) for name, v in _shown(change.before, skip)]
+        rows = [("-", s(name), s(format_value(v))) for name, v in _shown(change.before, skip)]
     for attribute in change.attributes:
         if attribute.name in skip:
             continue
-        shown = f"{format_value(attribute.before)} → {format_value(attribute.after)}"
-        rows.append(("~", attribute.name, shown))
+        shown = s(f"{format_value(attribute.before)} → {format_value(attribute.after)}")
+        rows.append(("~", s(attribute.name), shown))
     if not rows:
         return []
     # Align values on the longest name, ignoring the rare very long one so it cannot push
@@ -153,8 +161,9 @@ def _policy(
 ) -> list[str]:
     sign = "+" if change.action is Action.CREATE else "~"
     headline = policy_headline(policy_diff)
-    lines = [f"{_INDENT}{paint(sign, _SYMBOL_STYLE[sign])} policy: {headline}"]
-    for line in str(policy_diff.get("unified") or "").splitlines():
+    lines = [f"{_INDENT}{paint(sign, _SYMBOL_STYLE[sign])} policy: {s(headline)}"]
+    for raw in str(policy_diff.get("unified") or "").splitlines():
+        line = s(raw)
         if line.startswith(("+++", "---")):
             styled = paint(line, "bold")
         elif line.startswith("@@"):
@@ -171,8 +180,8 @@ def _policy(
         lines.append(f"{_INDENT}  access:")
         for principal, verb, actions in access:
             lines.append(
-                f"{_INDENT}    {principal} {paint(verb, 'green' if verb == 'gains' else 'red')} "
-                f"{', '.join(actions)}"
+                f"{_INDENT}    {s(principal)} {paint(verb, 'green' if verb == 'gains' else 'red')} "
+                f"{s(', '.join(actions))}"
             )
     return lines
 
@@ -181,11 +190,11 @@ def _notes(plan: Plan, paint: _Painter) -> list[str]:
     lines: list[str] = []
     if plan.unmanaged:
         lines.append(paint("Unmanaged (read only: kmsplan never changes these):", "bold"))
-        lines += [f"  • {note}" for note in plan.unmanaged]
+        lines += [f"  • {s(note)}" for note in plan.unmanaged]
         lines.append("")
     if plan.warnings:
         lines.append(paint("Warnings:", "bold"))
-        lines += [f"  {paint('warning:', 'yellow')} {warning}" for warning in plan.warnings]
+        lines += [f"  {paint('warning:', 'yellow')} {s(warning)}" for warning in plan.warnings]
         lines.append("")
     return lines
 
@@ -219,6 +228,6 @@ def _cost(plan: Plan, paint: _Painter) -> list[str]:
     lines = [paint("Monthly cost of this plan:", "bold")]
     width = max(len(format_usd(line.monthly_usd)) for line in plan.cost)
     for line in plan.cost:
-        lines.append(f"  {format_usd(line.monthly_usd).rjust(width)}  {line.description}")
+        lines.append(f"  {format_usd(line.monthly_usd).rjust(width)}  {s(line.description)}")
     lines.append("")
     return lines

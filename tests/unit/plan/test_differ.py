@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from builders import (
     ACCOUNT,
     NOW,
@@ -22,7 +23,16 @@ from builders import (
     user_policy,
 )
 
-from kmsplan.model import Grant, GrantConstraints, KeyState, LiveState, Rotation, Stack
+from kmsplan.model import (
+    TAG_WINDOW,
+    Deletion,
+    Grant,
+    GrantConstraints,
+    KeyState,
+    LiveState,
+    Rotation,
+    Stack,
+)
 from kmsplan.plan.differ import diff, match_keys
 from kmsplan.plan.types import Action, Change, GateOptions, Plan, Resource, ref
 
@@ -81,6 +91,7 @@ def test_new_stack_plans_key_then_alias_then_grant_with_references() -> None:
         "Policy": json.dumps(admin_policy(), separators=(",", ":")),
         "Tags": [
             {"TagKey": "kmsplan:deletion-protection", "TagValue": "true"},
+            {"TagKey": "kmsplan:deletion-window", "TagValue": "30"},
             {"TagKey": "kmsplan:key", "TagValue": "orders"},
             {"TagKey": "kmsplan:stack", "TagValue": "payments"},
             {"TagKey": "team", "TagValue": "payments"},
@@ -340,6 +351,19 @@ def test_unknown_live_rotation_period_never_produces_a_diff() -> None:
     assert plan_for(stack(want), live).changes == ()
 
 
+def test_an_unreadable_live_rotation_period_is_said_to_be_unverified() -> None:
+    want = full_key(rotation=Rotation(enabled=True, period_days=180))
+    live = live_state(live_key(want, rotation=Rotation(enabled=True, period_days=None)))
+    assert plan_for(stack(want), live).warnings == (
+        "key.orders: the live rotation period could not be read from KMS; the declared 180 "
+        "days were not verified",
+    )
+    # Nothing to say when the period is not declared, or when it was read.
+    undeclared = full_key(rotation=Rotation(enabled=True, period_days=None))
+    assert plan_for(stack(undeclared), live).warnings == ()
+    assert plan_for(stack(want), live_state(live_key(want))).warnings == ()
+
+
 def test_rotation_period_change_calls_enable_key_rotation_with_the_new_period() -> None:
     want = full_key(rotation=Rotation(enabled=True, period_days=180))
     live = live_state(live_key(want, rotation=Rotation(enabled=True, period_days=365)))
@@ -451,13 +475,47 @@ def test_immutable_change_is_blocked_with_the_safe_path() -> None:
 # ---- deletion and restore ---------------------------------------------------------------------
 
 
-def test_undeclared_live_key_is_scheduled_for_deletion_with_the_stack_window() -> None:
+def test_undeclared_live_key_without_a_recorded_window_gets_the_stack_window() -> None:
+    # A key from before the window was recorded on keys: the stack's defaults decide.
     keep, gone = full_key("orders"), full_key("legacy")
-    live = live_state(live_key(keep), live_key(gone, protected=False))
+    live = live_state(live_key(keep), live_key(gone, protected=False, omit_tags=(TAG_WINDOW,)))
     plan = plan_for(stack(keep, default_window_days=14), live)
     c = change(plan, "key.legacy")
     assert c.action is Action.DELETE and c.destructive
     assert dict(c.calls[0].params) == {"KeyId": key_id_for("legacy"), "PendingWindowInDays": 14}
+    assert "pending window 14 days from defaults.deletion.window_days" in c.reason
+
+
+def test_a_removed_keys_own_window_wins_over_the_stack_default() -> None:
+    # defaults.deletion.window_days: 7, the key declared 30 and was applied so: removing its
+    # block schedules the deletion with its own 30 days, recorded on the key.
+    keep = full_key("orders")
+    gone = dataclasses.replace(full_key("legacy"), deletion=Deletion(window_days=30))
+    live = live_state(live_key(keep), live_key(gone, protected=False))
+    plan = plan_for(stack(keep, default_window_days=7), live)
+    c = change(plan, "key.legacy")
+    assert dict(c.calls[0].params)["PendingWindowInDays"] == 30
+    assert "pending window 30 days, as recorded on the key" in c.reason
+    assert c.before is not None and c.before["deletion_window_days"] == 30
+
+
+@pytest.mark.parametrize("tag", ["6", "31", "thirty", ""])
+def test_a_recorded_window_kms_would_refuse_is_ignored_for_the_stack_window(tag: str) -> None:
+    keep, gone = full_key("orders"), full_key("legacy")
+    live = live_state(live_key(keep), live_key(gone, protected=False, extra_tags={TAG_WINDOW: tag}))
+    c = change(plan_for(stack(keep, default_window_days=21), live), "key.legacy")
+    assert dict(c.calls[0].params)["PendingWindowInDays"] == 21
+
+
+def test_a_declared_window_is_recorded_on_the_key_and_a_change_of_it_is_an_update() -> None:
+    want = dataclasses.replace(full_key(), deletion=Deletion(window_days=7))
+    live = live_state(live_key(full_key()))
+    c = change(plan_for(stack(want), live), "key.orders")
+    assert [(a.name, a.before, a.after) for a in c.attributes] == [
+        ("deletion.window_days", "30", "7")
+    ]
+    assert ops(c) == ["TagResource"]
+    assert c.calls[0].params["Tags"] == [{"TagKey": TAG_WINDOW, "TagValue": "7"}]
 
 
 def test_alias_of_a_deleted_key_is_deleted_before_the_key() -> None:

@@ -22,7 +22,7 @@ from builders import (
     user_policy,
 )
 
-from kmsplan.model import KeyState, LastUsage
+from kmsplan.model import TAG_WINDOW, KeyState, LastUsage
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import Change, GateOptions, Plan
 
@@ -45,7 +45,8 @@ def deletion_plan(
     live = dataclasses.replace(
         live_state(
             live_key(KEEP),
-            live_key(GONE, protected=protected, omit_tags=live_tags_omit),
+            # No recorded window on the key: the stack's default window is sent.
+            live_key(GONE, protected=protected, omit_tags=(TAG_WINDOW, *live_tags_omit)),
         ),
         last_usage={"legacy": usage or never_used()},
     )
