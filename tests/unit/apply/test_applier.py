@@ -28,6 +28,7 @@ from moto import mock_aws
 
 from kmsplan.apply import NO_WAIT, ApplyEvent, ApplyResult, ChangeStatus, EventKind, apply_plan
 from kmsplan.audit import AuditLog
+from kmsplan.model import TAG_PROTECTION
 from kmsplan.plan.types import Action, Plan, Resource, ref
 
 SECRET_SID = "DoNotLogThisPolicyStatement"
@@ -173,6 +174,37 @@ def test_deletion_is_refused_at_apply_time_when_the_live_key_is_protected(kms: A
         f'refused by the safety gate: key {key_id} has kmsplan:deletion-protection "true" on the'
         ' live key (must be "false"); set deletion.protected: false for this key, apply that,'
         " then delete"
+    )
+    assert state(kms, key_id) == "Enabled"
+
+
+@pytest.mark.parametrize(
+    ("tag_value", "shown"),
+    [
+        (None, "missing"),
+        ("TRUE", '"TRUE"'),
+        ("yes", '"yes"'),
+        ("", '""'),
+        ("False", '"False"'),
+        (" false", '" false"'),
+    ],
+)
+def test_deletion_is_refused_at_apply_time_unless_the_live_tag_is_exactly_false(
+    kms: Any, tag_value: str | None, shown: str
+) -> None:
+    # A missing or garbled protection tag protects: only "false" lets the deletion through.
+    tags = [t for t in identity_tags("old", protected=False) if t["TagKey"] != TAG_PROTECTION]
+    if tag_value is not None:
+        tags.append({"TagKey": TAG_PROTECTION, "TagValue": tag_value})
+    key_id = str(kms.create_key(Description="old", Tags=tags)["KeyMetadata"]["KeyId"])
+    result, _ = run(plan(key_deletion("old", key_id), gate=ALLOW_DELETE), kms)
+    outcome = result.outcome("key.old")
+    assert outcome is not None and outcome.status is ChangeStatus.FAILED
+    assert outcome.error_code == "DeletionProtected"
+    assert outcome.error_message == (
+        f"refused by the safety gate: key {key_id} has kmsplan:deletion-protection {shown} on"
+        ' the live key (must be "false"); set deletion.protected: false for this key, apply'
+        " that, then delete"
     )
     assert state(kms, key_id) == "Enabled"
 

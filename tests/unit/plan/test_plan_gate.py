@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+import pytest
 from builders import (
     ACCOUNT,
     CALLER_ARN,
@@ -23,7 +24,7 @@ from builders import (
 )
 
 from kmsplan.model import TAG_WINDOW, KeyState, LastUsage
-from kmsplan.plan.differ import diff
+from kmsplan.plan.differ import diff, is_protected
 from kmsplan.plan.types import Change, GateOptions, Plan
 
 KEEP = desired_key("orders", aliases=["alias/payments/orders"])
@@ -41,12 +42,18 @@ def deletion_plan(
     usage: LastUsage | None = None,
     window: int = 30,
     live_tags_omit: tuple[str, ...] = (),
+    live_tags_extra: dict[str, str] | None = None,
 ) -> Change:
     live = dataclasses.replace(
         live_state(
             live_key(KEEP),
             # No recorded window on the key: the stack's default window is sent.
-            live_key(GONE, protected=protected, omit_tags=(TAG_WINDOW, *live_tags_omit)),
+            live_key(
+                GONE,
+                protected=protected,
+                omit_tags=(TAG_WINDOW, *live_tags_omit),
+                extra_tags=live_tags_extra,
+            ),
         ),
         last_usage={"legacy": usage or never_used()},
     )
@@ -83,6 +90,50 @@ def test_missing_protection_tag_protects() -> None:
     c = deletion_plan(live_tags_omit=("kmsplan:deletion-protection",))
     assert rules(c) == ["deletion-protection"]
     assert "is missing" in c.blocked[0].reason
+
+
+def test_missing_protection_tag_protects_with_every_flag_given() -> None:
+    # The tag, not the manifest or the flags, decides: an unprotected declaration read back
+    # without its tag still blocks, with the whole reason and the way out.
+    every_flag = GateOptions(allow_delete=True, ignore_usage=True)
+    c = deletion_plan(gate=every_flag, live_tags_omit=("kmsplan:deletion-protection",))
+    assert [(b.rule, b.reason, b.unblock) for b in c.blocked] == [
+        (
+            "deletion-protection",
+            "key.legacy is deletion-protected: its live tag kmsplan:deletion-protection is "
+            "missing. Removing the key's block does not remove its protection",
+            "declare the key again with `deletion: {protected: false}`, apply that change, "
+            "then remove the key's block",
+        )
+    ]
+
+
+@pytest.mark.parametrize("value", ["TRUE", "yes", "", "False", "FALSE", " false", "0"])
+def test_a_protection_tag_other_than_exactly_false_protects(value: str) -> None:
+    c = deletion_plan(live_tags_extra={"kmsplan:deletion-protection": value})
+    assert rules(c) == ["deletion-protection"]
+    assert f"kmsplan:deletion-protection is {value!r}." in c.blocked[0].reason
+
+
+@pytest.mark.parametrize(
+    ("value", "protected"),
+    [
+        (None, True),
+        ("true", True),
+        ("TRUE", True),
+        ("", True),
+        ("False", True),
+        ("false", False),
+    ],
+)
+def test_is_protected_reads_only_an_exact_false_as_unprotected(
+    value: str | None, protected: bool
+) -> None:
+    if value is None:
+        key = live_key(GONE, omit_tags=("kmsplan:deletion-protection",))
+    else:
+        key = live_key(GONE, extra_tags={"kmsplan:deletion-protection": value})
+    assert is_protected(key) is protected
 
 
 def test_deletion_needs_allow_delete() -> None:
