@@ -394,6 +394,33 @@ def test_unmanaged_keys_and_foreign_grants_are_untouched(
     assert document["unmanaged"][0].startswith("grant ebs-volume-grant on key.orders")
 
 
+@pytest.mark.parametrize("name", ["kmsplanner-x", "kmsplan", "kmsplan-x", "Kmsplan/x"])
+def test_a_grant_named_almost_like_ours_stays_foreign_and_is_never_revoked(
+    endpoint: str, kms: Any, manifest: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # Only a Name starting with exactly "kmsplan/" makes a grant kmsplan's; it is undeclared
+    # here, so taking it for ours would plan its RevokeGrant.
+    ids = converge(kms)
+    grant_id = kms.create_grant(
+        KeyId=ids["orders"], GranteePrincipal=ROLE, Operations=["Decrypt"], Name=name
+    )["GrantId"]
+    code, document = plan_json(endpoint, capsys, manifest, "--allow-delete", "--ignore-usage")
+    assert (code, document["changes"]) == (0, [])
+    assert document["unmanaged"] == [
+        f"grant {name} on key.orders (grantee {ROLE}): not named kmsplan/<name>, never changed "
+        "by kmsplan"
+    ]
+
+    code = main(["apply", str(manifest), "--auto-approve", "--endpoint-url", endpoint])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    grants = kms.list_grants(KeyId=ids["orders"])["Grants"]
+    assert sorted((g["Name"], g["GrantId"]) for g in grants if g["Name"] == name) == [
+        (name, grant_id)
+    ]
+    assert sorted(g["Name"] for g in grants) == sorted(["kmsplan/orders-lambda", name])
+
+
 # ---- the gate and the account guard ----------------------------------------------------------
 
 

@@ -136,6 +136,17 @@ def test_grants_are_split_into_owned_and_foreign() -> None:
     assert [(g.name, g.grant_id) for g in key.foreign_grants] == [("", "g4"), ("rds", "g3")]
 
 
+def test_only_names_under_exactly_kmsplan_slash_are_owned_grants() -> None:
+    names = ["kmsplanner-x", "kmsplan", "kmsplan-x", "Kmsplan/x", "x/kmsplan/y", "kmsplan/x"]
+    grants = [
+        {"GrantId": f"g{i}", "Name": n, "GranteePrincipal": "r", "Operations": ["Decrypt"]}
+        for i, n in enumerate(names)
+    ]
+    key = build(grants=grants)
+    assert [(g.name, g.grant_id) for g in key.grants] == [("x", "g5")]
+    assert sorted(g.name for g in key.foreign_grants) == sorted(names[:-1])
+
+
 def test_grant_fields_and_constraints_are_normalized() -> None:
     grant = grant_from_api(
         {
