@@ -31,7 +31,7 @@ def main_table(results: Sequence[Measurement]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for m in results:
-        if m.kind == "cpu" or m.bounds is None:
+        if m.kind in ("cpu", "fast-paths") or m.bounds is None:
             continue
         b = m.bounds
         floor = max(b.real_quota_s, b.latency_s)
@@ -100,6 +100,25 @@ def cpu_table(results: Sequence[Measurement]) -> str:
                 continue
             rows.append(f"| {m.name} | {phase} | {wall:.3f} | {m.phases['cpu ' + phase]:.3f} |")
         rows.append(f"| {m.name} | **total** | {m.wall_s:.3f} | |")
+    return "\n".join(rows)
+
+
+def fast_path_table(results: Sequence[Measurement]) -> str:
+    """Manifest load+validate CPU seconds with each fast path on or off."""
+    measured = [m for m in results if m.kind == "fast-paths"]
+    if not measured:
+        return "(not run)"
+    settings = list(measured[0].phases)
+    rows = [
+        "| N keys | " + " | ".join(f"{s} s" for s in settings) + " | careful ÷ fast |",
+        "|---:|" + "---:|" * (len(settings) + 1),
+    ]
+    for m in measured:
+        times = [m.phases[s] for s in settings]
+        rows.append(
+            f"| {m.managed} | " + " | ".join(f"{t:.2f}" for t in times)
+            + f" | {times[-1] / times[0]:.1f}× |"
+        )
     return "\n".join(rows)
 
 
@@ -198,6 +217,7 @@ def full_report(results: Sequence[Measurement], header: str) -> str:
         "### Plan: calls per managed key and cost of unmanaged keys\n\n" + per_key_table(results),
         "### Plan: concurrent vs sequential reader\n\n" + concurrency_table(results),
         "### CPU only (no AWS)\n\n" + cpu_table(results),
+        "### Manifest fast paths (load+validate, CPU s)\n\n" + fast_path_table(results),
         "### API calls by operation\n\n" + calls_table(results),
         "### Timeline (from the proxy)\n\n" + timeline_table(results),
     ]

@@ -24,6 +24,7 @@ from bench.scenarios import (
     apply_scenario,
     calibrate_emulator,
     cpu_scenario,
+    fast_path_scenario,
     plan_scenario,
     quota_bound_plan_scenario,
 )
@@ -136,6 +137,9 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
                 _log(f"emulator capacity: {rate:.0f} calls/s (no latency, no quotas)")
             if "cpu" in groups:
                 results += _step(lambda: cpu_scenario(bench, managed=args.cpu_keys))
+                for n in sorted({1000, args.cpu_keys}):
+                    results += _step(lambda n=n: fast_path_scenario(
+                        bench, managed=n, repeats=3 if n <= 1000 else 1))
             if "plan" in groups:
                 for n in args.plan_keys:
                     for u in args.unmanaged:

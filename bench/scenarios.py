@@ -410,6 +410,47 @@ def cpu_scenario(bench: Bench, *, managed: int) -> list[Measurement]:
     return [m]
 
 
+# The manifest fast paths, each on or off: (name, one-pass YAML event reader, quick schema check).
+FAST_PATH_SETTINGS = (
+    ("both fast paths", True, True),
+    ("without the YAML event reader", False, True),
+    ("without the quick schema check", True, False),
+    ("without either (careful paths only)", False, False),
+)
+
+
+def fast_path_scenario(bench: Bench, *, managed: int, repeats: int = 1) -> list[Measurement]:
+    """Load+validate the same N keys with the manifest fast paths on and off (CPU seconds, the
+    best of `repeats` loads), and check that every setting loads the same stack."""
+    folder = write_manifest(bench.workdir / f"fast-paths-{managed}", managed)
+    seconds: dict[str, float] = {}
+    stacks = []
+    for name, yaml_events, quick_schema in FAST_PATH_SETTINGS:
+        with km.manifest_fast_paths(yaml_events=yaml_events, quick_schema=quick_schema):
+            best = float("inf")
+            for _ in range(repeats):
+                c0 = time.process_time()
+                stack = km.load(folder)
+                best = min(best, time.process_time() - c0)
+        seconds[name] = best
+        stacks.append(stack)
+    if any(s != stacks[0] for s in stacks[1:]):
+        raise AssertionError("the manifest fast paths changed what was loaded")
+    both, careful = seconds["both fast paths"], seconds["without either (careful paths only)"]
+    m = Measurement(
+        name=f"manifest load+validate N={managed}: fast paths on and off",
+        kind="fast-paths",
+        managed=managed,
+        wall_s=both,
+        phases=seconds,
+    )
+    m.notes.append(
+        f"load+validate {both:.2f} s CPU with the fast paths, {careful:.2f} s without: "
+        f"{careful / both:.1f}x (best of {repeats})"
+    )
+    return [m]
+
+
 # ---------------------------------------------------------------------------------------------
 # Calibration
 
