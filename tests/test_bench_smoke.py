@@ -186,3 +186,24 @@ def test_tiny_apply_scenario_creates_updates_and_replans_clean(
     assert create.calls.get("kms:CreateKey") == 2
     assert "kms:CreateKey" not in update.calls  # a tag changes in place
     assert (replan.changes, replan.notes) == (0, [])
+
+
+def test_fast_path_scenario_loads_the_same_stack_every_way_and_reports_a_row(
+    tmp_path: Path,
+) -> None:
+    from bench.report import fast_path_table
+    from bench.scenarios import FAST_PATH_SETTINGS, Bench, fast_path_scenario
+    from kmsplan.manifest import schema, source
+
+    fast_document, surely_valid = source._fast_document, schema._surely_valid
+    bench = Bench(endpoint="", latency_s=0.0, proxy_quotas={}, parallelism=1, workdir=tmp_path)
+
+    [m] = fast_path_scenario(bench, managed=5, repeats=1)
+
+    # Every setting was measured, and the fast paths are back in place afterwards.
+    assert list(m.phases) == [name for name, _, _ in FAST_PATH_SETTINGS]
+    assert all(seconds > 0 for seconds in m.phases.values())
+    assert (source._fast_document, schema._surely_valid) == (fast_document, surely_valid)
+    [header, _, row] = fast_path_table([m]).splitlines()
+    assert header.startswith("| N keys | both fast paths s |")
+    assert row.startswith("| 5 | ")
