@@ -25,12 +25,12 @@ from kmsplan import __version__
 from kmsplan.aws.client import AwsClients, caller_identity, run_concurrently
 from kmsplan.aws.reader import last_usage, read_live
 from kmsplan.errors import PolicyError, RefusedError
+from kmsplan.lint.engine import finding_to_dict, lint_stack
 from kmsplan.manifest import load, resolve_variables
 from kmsplan.model import LiveState, Stack
 from kmsplan.plan.differ import diff
 from kmsplan.plan.planfile import fingerprint
 from kmsplan.plan.types import Action, GateOptions, Plan
-from kmsplan.policy.lint import finding_to_dict, lint_stack
 from kmsplan.policy.principals import same_account_iam_principals
 
 

@@ -2,7 +2,8 @@
 
 - only kmsplan/aws/ imports boto3/botocore;
 - only the applier calls KMS write APIs, directly or through a string naming one;
-- the model, the differ, the policy package and the renderers import nothing that does I/O.
+- the model, the differ, the policy and lint packages and the renderers import nothing that
+  does I/O.
 
 Every module named here must exist: a rule about a module that was moved away checks nothing.
 """
@@ -57,7 +58,13 @@ WRITE_METHODS = frozenset(boto3_method(op) for op in WRITE_OPERATIONS)
 # Who may do what. Each entry is a module ("a/b.py") or a package ("a/b/").
 AWS_PACKAGE = "kmsplan/aws/"  # the only importer of boto3/botocore
 WRITERS = ("kmsplan/apply/",)  # the only callers of KMS write APIs
-PURE_PREFIXES = ("kmsplan/model.py", "kmsplan/plan/", "kmsplan/policy/", "kmsplan/render/")
+PURE_PREFIXES = (
+    "kmsplan/model.py",
+    "kmsplan/plan/",
+    "kmsplan/policy/",
+    "kmsplan/lint/",
+    "kmsplan/render/",
+)
 PURE_EXEMPT = ("kmsplan/plan/planfile.py",)  # reads and writes the saved-plan file: its job
 PURE_FORBIDDEN = (
     "kmsplan.aws",

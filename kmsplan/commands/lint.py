@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from kmsplan.errors import ExitCode, RefusedError
+from kmsplan.lint.engine import fails, lint_stack
+from kmsplan.lint.rule import Finding, LintConfig, Severity
 from kmsplan.model import Stack
 from kmsplan.options import aws_options, paths_argument
-from kmsplan.policy.lint import Finding, LintConfig, Severity, fails, lint_stack
 from kmsplan.render.findings import render_json, render_text
 from kmsplan.render.sarif import render_sarif
 

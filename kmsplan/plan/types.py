@@ -147,7 +147,7 @@ class Plan:
     # Read-only notes for reviewers: foreign grants, unmanaged aliases, principal warnings.
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-    # Lint findings for the keys this plan changes (JSON-shaped, from kmsplan.policy.lint).
+    # Lint findings for the keys this plan changes (JSON-shaped, from kmsplan.lint).
     findings: tuple[Mapping[str, Any], ...] = ()
     cost: tuple[CostLine, ...] = ()
     # address of every live object read -> digest of what was read; plus the discovered keys.

@@ -7,7 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from kmsplan.policy.lint import Finding, Severity, finding_to_dict
+from kmsplan.lint.engine import finding_to_dict
+from kmsplan.lint.rule import Finding, Severity
 
 FORMAT_VERSION = 1
 

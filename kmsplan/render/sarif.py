@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from kmsplan import __version__
-from kmsplan.policy.lint import RULES, Finding, Rule, Severity
+from kmsplan.lint.registry import RULES
+from kmsplan.lint.rule import Finding, Rule, Severity
 from kmsplan.render.findings import relative_file
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

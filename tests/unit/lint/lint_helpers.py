@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kmsplan.lint.engine import lint_stack
+from kmsplan.lint.rule import Finding
 from kmsplan.manifest import load
 from kmsplan.model import Stack
-from kmsplan.policy.lint import Finding, lint_stack
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "lint"

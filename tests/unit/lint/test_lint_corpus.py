@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from lint_helpers import EXAMPLES, FIXTURES, lint_file
 
+from kmsplan.lint.engine import lint_stack
+from kmsplan.lint.registry import RULES
+from kmsplan.lint.rule import Severity
 from kmsplan.manifest import load
-from kmsplan.policy.lint import RULES, Severity, lint_stack
 
 # Key in examples/bad -> the rule planted there.
 PLANTED = {

@@ -3,20 +3,21 @@ registry is explicit, complete and consistent."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 from lint_helpers import ROOT
 
-from kmsplan.policy.lint import RULES
-from kmsplan.policy.lint.docs import render_rules_markdown
+from kmsplan.lint.docs import render_rules_markdown
+from kmsplan.lint.registry import RULES
 
 RULES_DOC = ROOT / "docs" / "rules.md"
-RULE_MODULES = ROOT / "kmsplan" / "policy" / "rules"
+RULE_MODULES = ROOT / "kmsplan" / "lint" / "rules"
 
 
 def test_docs_rules_md_is_current() -> None:
     assert RULES_DOC.read_text(encoding="utf-8") == render_rules_markdown(), (
-        "docs/rules.md is stale: run `python -m kmsplan.policy.lint.docs > docs/rules.md`"
+        "docs/rules.md is stale: run `python -m kmsplan.lint.docs > docs/rules.md`"
     )
 
 
@@ -48,3 +49,21 @@ def test_every_rule_module_is_registered_exactly_once() -> None:
     modules = sorted(p.stem for p in RULE_MODULES.glob("*.py") if p.stem != "__init__")
     registered = sorted(rule.detect.__module__.rsplit(".", 1)[-1] for rule in RULES)
     assert registered == modules
+
+
+def test_rules_do_not_import_the_registry_or_the_engine() -> None:
+    # The registry imports every rule; a rule importing it back is an import cycle (KMS017
+    # reads the known rule ids from its LintContext instead).
+    for path in sorted(RULE_MODULES.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        assert not imported & {"kmsplan.lint.registry", "kmsplan.lint.engine"}, path.name

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from kmsplan.kmsspec import USAGES_BY_SPEC
+from kmsplan.lint.engine import fails, finding_to_dict, lint_stack
+from kmsplan.lint.rule import Finding, LintConfig, Severity
 from kmsplan.model import (
     Deletion,
     Grant,
@@ -16,14 +18,6 @@ from kmsplan.model import (
     Location,
     Rotation,
     Stack,
-)
-from kmsplan.policy.lint import (
-    Finding,
-    LintConfig,
-    Severity,
-    fails,
-    finding_to_dict,
-    lint_stack,
 )
 
 ACCOUNT = "111122223333"

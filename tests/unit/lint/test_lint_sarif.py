@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 from lint_helpers import EXAMPLES, ROOT, SARIF_SCHEMA
 
+from kmsplan.lint.engine import lint_stack
+from kmsplan.lint.registry import RULES
 from kmsplan.manifest import load
-from kmsplan.policy.lint import RULES, lint_stack
 from kmsplan.render.sarif import render_sarif, rule_help_markdown, rule_help_text
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from kmsplan import kmsspec
 from kmsplan.errors import ValidationFailed
+from kmsplan.lint.rule import locate
 from kmsplan.manifest import load, resolve_variables
 from kmsplan.manifest.schema import manifest_schema
 from kmsplan.model import GRANT_PREFIX, Deletion, Grant, GrantConstraints, Location, Rotation
-from kmsplan.policy.lint.rule import locate
 
 
 def write(path: Path, text: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmsplan.errors import PolicyError
+from kmsplan.lint.facts import STAND_IN_ACCOUNT
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.model import Key
-from kmsplan.policy.lint.facts import STAND_IN_ACCOUNT
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.policy.lockout import can_manage
 from kmsplan.policy.principals import principals_in
 

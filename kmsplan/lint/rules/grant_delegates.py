@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from kmsplan.lint.facts import grant_path
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.model import Key
-from kmsplan.policy.lint.facts import grant_path
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
 
 _CONSEQUENCES = {
     "CreateGrant": "the grantee can create further grants and pass its access on without a "

@@ -65,6 +65,9 @@ class LintContext:
     account_id: str | None = None
     # The key's policy as KMS holds it now (only with `kmsplan lint --live`); None otherwise.
     live_policy: Mapping[str, Any] | None = field(default=None, hash=False)
+    # The ids of the rules kmsplan has (the registry's), for rules about suppressions: passed
+    # in rather than imported, since the registry imports every rule.
+    known_rules: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmsplan.kmsspec import grant_constraints_allowed
+from kmsplan.lint.facts import grant_path
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.model import Key
-from kmsplan.policy.lint.facts import grant_path
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

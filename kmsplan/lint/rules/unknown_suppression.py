@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
-    # Imported here: the registry imports this module to list the rule.
-    from kmsplan.policy.lint.registry import RULE_IDS
-
-    known = sorted(RULE_IDS)
+    if not ctx.known_rules:
+        return  # nothing to compare with: every entry would look unknown
+    known = sorted(ctx.known_rules)
     for index, suppression in enumerate(key.lint_disable):
-        if suppression.rule.upper() in RULE_IDS:
+        if suppression.rule.upper() in ctx.known_rules:
             continue
         yield Violation(
             path=f"keys.{key.name}.lint.disable[{index}].rule",

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kmsplan.errors import PolicyError
+from kmsplan.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
 from kmsplan.model import Key
 from kmsplan.policy.document import KMS_ACTIONS, Condition, Statement, action_matches, parse_policy
-from kmsplan.policy.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
 
 _ROOT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):root$")
 _ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmsplan.errors import PolicyError
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.statements import listing
 from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import listing
 from kmsplan.policy.principals import unique_id_principals
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.model import Key
-from kmsplan.policy.lint.facts import CROSS_ACCOUNT_CONDITION_KEYS
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import (
+from kmsplan.lint.facts import CROSS_ACCOUNT_CONDITION_KEYS
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.statements import (
     describe_actions,
     has_narrowing_condition,
     limited_to_aws_services,
@@ -15,6 +14,7 @@ from kmsplan.policy.lint.statements import (
     policy_statements,
     principal_account,
 )
+from kmsplan.model import Key
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.model import Key
-from kmsplan.policy.document import Statement
-from kmsplan.policy.lint.facts import USE_ACTIONS
-from kmsplan.policy.lint.rule import LintContext, Reference, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import (
+from kmsplan.lint.facts import USE_ACTIONS
+from kmsplan.lint.rule import LintContext, Reference, Rule, Severity, Violation
+from kmsplan.lint.statements import (
     describe_actions,
     listing,
     narrowing,
     policy_statements,
 )
+from kmsplan.model import Key
+from kmsplan.policy.document import Statement
 
 # Conditions that tie a service's request to our own resources or account.
 _SOURCE_KEYS = frozenset(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from kmsplan.lint.rule import LintContext, Reference, Rule, Severity, Violation
 from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Reference, Rule, Severity, Violation
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.model import Key
-from kmsplan.policy.lint.facts import NARROWING_CONDITION_KEYS
-from kmsplan.policy.lint.rule import LintContext, Reference, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import (
+from kmsplan.lint.facts import NARROWING_CONDITION_KEYS
+from kmsplan.lint.rule import LintContext, Reference, Rule, Severity, Violation
+from kmsplan.lint.statements import (
     describe_actions,
     has_narrowing_condition,
     policy_statements,
 )
+from kmsplan.model import Key
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

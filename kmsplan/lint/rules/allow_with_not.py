@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.statements import listing, policy_statements
 from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import listing, policy_statements
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kmsplan.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
+from kmsplan.lint.registry import RULE_IDS, RULES
+from kmsplan.lint.rule import Finding, LintConfig, LintContext, Rule, Severity
 from kmsplan.model import Key, Stack
-from kmsplan.policy.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
-from kmsplan.policy.lint.registry import RULES
-from kmsplan.policy.lint.rule import Finding, LintConfig, LintContext, Rule, Severity
 
 DEFAULT_CONFIG = LintConfig()
 
@@ -32,7 +32,12 @@ def lint_stack(
     """
     wanted = set(keys) if keys is not None else None
     account = account_id or stack.account
-    base = LintContext(stack=stack, config=config, account_id=account)
+    base = LintContext(
+        stack=stack,
+        config=config,
+        account_id=account,
+        known_rules=RULE_IDS | {rule.id for rule in rules},
+    )
     findings: list[Finding] = []
     for key in stack.keys:
         if wanted is not None and key.name not in wanted:

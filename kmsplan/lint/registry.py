@@ -3,8 +3,8 @@ reviewed one-line change here, never a side effect of a file appearing in a fold
 
 from __future__ import annotations
 
-from kmsplan.policy.lint.rule import Rule
-from kmsplan.policy.rules import (
+from kmsplan.lint.rule import Rule
+from kmsplan.lint.rules import (
     admin_and_use,
     allow_with_not,
     cross_account,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
 from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
 
 
 def policy_bytes(policy: object) -> int:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import (
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.statements import (
     is_full_wildcard,
     is_own_root,
     listing,
     policy_statements,
 )
+from kmsplan.model import Key
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

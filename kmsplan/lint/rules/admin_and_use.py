@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.model import Key
-from kmsplan.policy.lint.facts import ADMIN_ACTIONS, GRANT_ACTIONS, USE_ACTIONS
-from kmsplan.policy.lint.rule import LintContext, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import (
+from kmsplan.lint.facts import ADMIN_ACTIONS, GRANT_ACTIONS, USE_ACTIONS
+from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.statements import (
     LocatedStatement,
     grants_everything,
     is_own_root,
@@ -15,6 +14,7 @@ from kmsplan.policy.lint.statements import (
     listing,
     policy_statements,
 )
+from kmsplan.model import Key
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.model import Key
-from kmsplan.policy.lint.rule import LintContext, Reference, Rule, Severity, Violation
-from kmsplan.policy.lint.statements import (
+from kmsplan.lint.rule import LintContext, Reference, Rule, Severity, Violation
+from kmsplan.lint.statements import (
     describe_principals,
     grants_everything,
     is_own_root,
@@ -14,6 +13,7 @@ from kmsplan.policy.lint.statements import (
     limited_to_aws_services,
     policy_statements,
 )
+from kmsplan.model import Key
 
 
 def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
