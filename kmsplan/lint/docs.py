@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from kmsplan.lint.registry import RULES
+from kmsplan.lint.registry import RULE_FAILED, RULES
 from kmsplan.lint.rule import LintConfig, Rule
 
 _HEADER = """\
@@ -56,7 +56,13 @@ def render_rules_markdown(rules: Sequence[Rule] = RULES) -> str:
     lines += [
         f"| [{r.id}](#{r.id.lower()}) | {r.severity.value} | {r.title} |" for r in rules
     ]
-    for rule in rules:
+    lines += [
+        "",
+        f"A rule that fails (raises an exception) never stops `lint` or `plan`: its findings "
+        f"for the key are replaced by one [{RULE_FAILED.id}](#{RULE_FAILED.id.lower()}) "
+        f"{RULE_FAILED.severity.value} that names it.",
+    ]
+    for rule in (*rules, RULE_FAILED):
         lines += [
             "",
             f"## {rule.id}",

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kmsplan.lint import registry
 from kmsplan.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
-from kmsplan.lint.registry import RULE_IDS, RULES
 from kmsplan.lint.rule import Finding, LintConfig, LintContext, Rule, Severity
 from kmsplan.model import Key, Stack
 
@@ -19,7 +19,7 @@ def lint_stack(
     *,
     live_policies: Mapping[str, Mapping[str, Any]] | None = None,
     config: LintConfig = DEFAULT_CONFIG,
-    rules: Sequence[Rule] = RULES,
+    rules: Sequence[Rule] | None = None,
     keys: Iterable[str] | None = None,
     account_id: str | None = None,
 ) -> list[Finding]:
@@ -27,16 +27,18 @@ def lint_stack(
 
     `account_id` is the account the keys live in, when known from AWS (else the manifest's
     `account:`). `live_policies` maps a key's logical name to the policy KMS holds for it
-    now; rules marked `live_only` run only for keys present there. Findings come out in
-    manifest order (file, line, column), then by rule id; unlocated ones last.
+    now; rules marked `live_only` run only for keys present there. `rules` defaults to the
+    registry's, read at call time. Findings come out in manifest order (file, line, column),
+    then by rule id; unlocated ones last.
     """
+    rules = registry.RULES if rules is None else rules
     wanted = set(keys) if keys is not None else None
     account = account_id or stack.account
     base = LintContext(
         stack=stack,
         config=config,
         account_id=account,
-        known_rules=RULE_IDS | {rule.id for rule in rules},
+        known_rules=registry.RULE_IDS | {rule.id for rule in rules},
     )
     findings: list[Finding] = []
     for key in stack.keys:
@@ -72,20 +74,45 @@ def _fill(value: Any, account: str) -> Any:
     return value
 
 
-def lint_key(key: Key, ctx: LintContext, *, rules: Sequence[Rule] = RULES) -> list[Finding]:
-    """One key's findings, with the key's `lint.disable` entries applied."""
+def lint_key(key: Key, ctx: LintContext, *, rules: Sequence[Rule]) -> list[Finding]:
+    """One key's findings, with the key's `lint.disable` entries applied. A rule that raises
+    gives one KMS000 warning naming it instead of its findings: the other rules go on."""
     reasons = {s.rule.upper(): s.reason for s in key.lint_disable}
     findings: list[Finding] = []
     for rule in rules:
         if rule.live_only and ctx.live_policy is None:
             continue
-        for finding in rule.check(key, ctx):
-            reason = reasons.get(finding.rule)
+        try:
+            found = rule.check(key, ctx)
+        except Exception as exc:
+            found = [rule_failed(rule, key, exc)]
+        for finding in found:
+            # A failed rule's KMS000 is suppressed with the rule: the key's owner has said
+            # that the rule does not apply.
+            reason = reasons.get(rule.id)
             if reason is not None:
                 finding = dataclasses.replace(finding, suppressed=True, suppression_reason=reason)
             findings.append(finding)
     findings.sort(key=_order)
     return findings
+
+
+def rule_failed(rule: Rule, key: Key, exc: Exception) -> Finding:
+    """The KMS000 finding that stands for `rule`'s findings on `key` when it raised `exc`."""
+    failed = registry.RULE_FAILED
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return Finding(
+        rule=failed.id,
+        severity=failed.severity,
+        title=failed.title,
+        key=key.name,
+        message=(
+            f"rule {rule.id} ({rule.name}) failed on key {key.name!r} with {detail}; its "
+            "findings for this key are missing (a kmsplan bug: please report it)"
+        ),
+        path=f"keys.{key.name}",
+        location=key.location,
+    )
 
 
 def _order(f: Finding) -> tuple[bool, str, int, int, str, str, str]:

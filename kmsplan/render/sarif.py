@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kmsplan import __version__
-from kmsplan.lint.registry import RULES
+from kmsplan.lint.registry import RULE_FAILED, RULES
 from kmsplan.lint.rule import Finding, Rule, Severity
 from kmsplan.render.findings import relative_file
 
@@ -97,6 +97,8 @@ def sarif_document(
     rules: Sequence[Rule] = RULES,
     base_dir: str | None = None,
 ) -> dict[str, Any]:
+    if any(f.rule == RULE_FAILED.id for f in findings) and RULE_FAILED not in rules:
+        rules = (*rules, RULE_FAILED)  # described only in runs where a rule failed
     index = {rule.id: i for i, rule in enumerate(rules)}
     return {
         "$schema": SARIF_SCHEMA,
