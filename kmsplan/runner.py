@@ -25,7 +25,8 @@ from kmsplan import __version__
 from kmsplan.aws.client import AwsClients, caller_identity, run_concurrently
 from kmsplan.aws.reader import last_usage, read_live
 from kmsplan.errors import PolicyError, RefusedError
-from kmsplan.lint.engine import finding_to_dict, lint_stack
+from kmsplan.lint.engine import lint_stack
+from kmsplan.lint.finding import Finding
 from kmsplan.manifest import load, resolve_variables
 from kmsplan.model import LiveState, Stack
 from kmsplan.plan.differ import diff
@@ -152,9 +153,7 @@ def with_usage(clients: AwsClients, live: LiveState, candidates: Iterable[str]) 
     return dataclasses.replace(live, last_usage=usage)
 
 
-def findings_for_changed_keys(
-    desired: Stack, live: LiveState, plan: Plan
-) -> tuple[dict[str, object], ...]:
+def findings_for_changed_keys(desired: Stack, live: LiveState, plan: Plan) -> tuple[Finding, ...]:
     """The lint findings of the declared keys this plan touches (not those it deletes)."""
     changed = {c.key for c in plan.changes if c.action is not Action.DELETE}
     declared = {k.name for k in desired.keys}
@@ -165,4 +164,4 @@ def findings_for_changed_keys(
     findings = lint_stack(
         desired, live_policies=live_policies, keys=keys, account_id=live.account_id
     )
-    return tuple(finding_to_dict(f) for f in findings)
+    return tuple(findings)

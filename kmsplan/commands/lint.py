@@ -10,7 +10,8 @@ import click
 
 from kmsplan.errors import ExitCode, RefusedError
 from kmsplan.lint.engine import fails, lint_stack
-from kmsplan.lint.rule import Finding, LintConfig, Severity
+from kmsplan.lint.finding import Finding, Severity
+from kmsplan.lint.rule import LintConfig
 from kmsplan.model import Stack
 from kmsplan.options import aws_options, paths_argument
 from kmsplan.render.findings import render_json, render_text

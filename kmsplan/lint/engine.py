@@ -8,7 +8,8 @@ from typing import Any
 
 from kmsplan.lint import registry
 from kmsplan.lint.facts import ACCOUNT_VARIABLE, STAND_IN_ACCOUNT
-from kmsplan.lint.rule import Finding, LintConfig, LintContext, Rule, Severity
+from kmsplan.lint.finding import Finding, Severity
+from kmsplan.lint.rule import LintConfig, LintContext, Rule
 from kmsplan.model import Key, Stack
 
 DEFAULT_CONFIG = LintConfig()
@@ -127,22 +128,3 @@ def fails(findings: Iterable[Finding], threshold: Severity | None) -> bool:
     if threshold is None:
         return False
     return any(f.is_active and f.severity.rank >= threshold.rank for f in findings)
-
-
-def finding_to_dict(f: Finding) -> dict[str, Any]:
-    """The JSON form of a finding, shared by `lint --format json` and the plan document."""
-    return {
-        "rule": f.rule,
-        "severity": f.severity.value,
-        "title": f.title,
-        "message": f.message,
-        "key": f.key,
-        "path": f.path,
-        "location": (
-            {"file": f.location.file, "line": f.location.line, "column": f.location.column}
-            if f.location
-            else None
-        ),
-        "suppressed": f.suppressed,
-        "suppression_reason": f.suppression_reason,
-    }

@@ -7,32 +7,13 @@ reference and the code-scanning help text cannot drift from the check itself.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmsplan.lint.finding import Finding, Severity
 from kmsplan.model import Key, Location, Stack
-
-
-class Severity(str, enum.Enum):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """Higher is more severe; `--fail-on` compares ranks."""
-        return _RANKS[self]
-
-    @property
-    def sarif_level(self) -> str:
-        return _SARIF_LEVELS[self]
-
-
-_RANKS = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
-_SARIF_LEVELS = {Severity.INFO: "note", Severity.WARNING: "warning", Severity.ERROR: "error"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,24 +59,6 @@ class Violation:
     message: str
     # Where it is, when the check knows better than the source map (a grant's own location).
     location: Location | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
-    rule: str  # "KMS001"
-    severity: Severity
-    title: str
-    key: str  # logical key name
-    message: str
-    path: str
-    location: Location | None = None
-    suppressed: bool = False
-    suppression_reason: str | None = None
-
-    @property
-    def is_active(self) -> bool:
-        """True when the finding counts towards the exit code (not suppressed)."""
-        return not self.suppressed
 
 
 Detector = Callable[[Key, LintContext], Iterable[Violation]]

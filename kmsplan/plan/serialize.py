@@ -3,8 +3,9 @@
 `plan_to_dict` is what `kmsplan plan --format json` prints and what a saved plan file holds;
 `schemas/plan.schema.json` documents it. `plan_from_dict` reads it back: the round trip is exact
 (``plan_from_dict(plan_to_dict(p)) == p``), also through ``json.dumps``/``json.loads``, as long
-as the JSON-shaped fields of the plan (before/after, call params, policy diffs, findings) hold
-only JSON values (dict, list, str, int, float, bool, None).
+as the JSON-shaped fields of the plan (before/after, call params, policy diffs) hold only JSON
+values (dict, list, str, int, float, bool, None). Lint findings are typed in the plan and take
+`kmsplan lint --format json`'s form in the document.
 
 Some members of the document are derived, for readers of the JSON who do not have kmsplan's
 types: ``summary``, each change's ``destructive`` flag and ``gate.status``, and
@@ -17,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kmsplan.errors import KmsplanError
-from kmsplan.model import Placement
+from kmsplan.lint.finding import Finding, Severity, finding_to_dict
+from kmsplan.model import Location, Placement
 from kmsplan.plan.actions import ACTIONS
 from kmsplan.plan.types import (
     FORMAT_VERSION,
@@ -70,7 +72,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "unmanaged": list(plan.unmanaged),
         "warnings": list(plan.warnings),
-        "findings": [_json_value(f) for f in plan.findings],
+        "findings": [_finding_to_dict(f) for f in plan.findings],
         "gate": {
             "allow_delete": plan.gate.allow_delete,
             "allow_delete_all": plan.gate.allow_delete_all,
@@ -169,7 +171,7 @@ def plan_from_dict(document: Mapping[str, Any]) -> Plan:
         ),
         unmanaged=reader.strings("unmanaged"),
         warnings=reader.strings("warnings"),
-        findings=tuple(dict(f.data) for f in reader.objects("findings")),
+        findings=tuple(_finding_from_dict(f) for f in reader.objects("findings")),
         cost=tuple(
             CostLine(description=line.string("description"), monthly_usd=line.number("monthly_usd"))
             for line in cost.objects("lines")
@@ -280,7 +282,7 @@ class _Reader:
             raise self._fail(name, "a number")
         return float(value)
 
-    def enum(self, name: str, kind: type[Action] | type[Resource]) -> Any:
+    def enum(self, name: str, kind: type[Action] | type[Resource] | type[Severity]) -> Any:
         value = self.raw(name)
         try:
             return kind(value)
@@ -299,6 +301,13 @@ class _Reader:
             return None
         if not isinstance(value, Mapping):
             raise self._fail(name, "an object or null")
+        return value
+
+    def optional_string(self, name: str) -> str | None:
+        """A string member that may be null or absent."""
+        value = self.data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(name, "a string or null")
         return value
 
     def mapping(self, name: str) -> _Reader:
@@ -324,6 +333,39 @@ class _Reader:
             if not isinstance(item, str):
                 raise self._fail(f"{name}[{i}]", "a string")
         return tuple(items)
+
+
+# ---------------------------------------------------------------------------------------------
+# Findings: typed in the plan, `kmsplan lint --format json`'s form in the document
+
+
+def _finding_to_dict(finding: Finding) -> dict[str, Any]:
+    """The lint JSON form, with `suppression_reason` only when there is one."""
+    document = finding_to_dict(finding)
+    if document["suppression_reason"] is None:
+        del document["suppression_reason"]
+    return document
+
+
+def _finding_from_dict(reader: _Reader) -> Finding:
+    location = reader.data.get("location")
+    return Finding(
+        rule=reader.string("rule"),
+        severity=reader.enum("severity", Severity),
+        title=reader.string("title"),
+        message=reader.string("message"),
+        key=reader.string("key"),
+        path=reader.string("path") if "path" in reader.data else "",
+        location=None if location is None else _location(reader.mapping("location")),
+        suppressed=reader.boolean("suppressed"),
+        suppression_reason=reader.optional_string("suppression_reason"),
+    )
+
+
+def _location(reader: _Reader) -> Location:
+    return Location(
+        file=reader.string("file"), line=reader.integer("line"), column=reader.integer("column")
+    )
 
 
 # ---------------------------------------------------------------------------------------------

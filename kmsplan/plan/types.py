@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmsplan.lint.finding import Finding
 from kmsplan.model import Placement
 from kmsplan.plan.actions import Action
 from kmsplan.plan.address import Address, Resource, Step
@@ -147,8 +148,8 @@ class Plan:
     # Read-only notes for reviewers: foreign grants, unmanaged aliases, principal warnings.
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-    # Lint findings for the keys this plan changes (JSON-shaped, from kmsplan.lint).
-    findings: tuple[Mapping[str, Any], ...] = ()
+    # Lint findings for the keys this plan changes.
+    findings: tuple[Finding, ...] = ()
     cost: tuple[CostLine, ...] = ()
     # address of every live object read -> digest of what was read; plus the discovered keys.
     fingerprint: Mapping[str, str] = field(default_factory=dict, hash=False)

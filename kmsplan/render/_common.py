@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kmsplan.lint.finding import Finding
 from kmsplan.plan.actions import BLOCKED_SYMBOL, Words, legend, words_for
 from kmsplan.plan.types import Change, is_ref
 from kmsplan.render.terminal import one_line, terminal_safe
@@ -136,8 +137,8 @@ def access_lines(
     return lines
 
 
-def finding_location(finding: Mapping[str, Any]) -> str:
-    location = finding.get("location")
-    if isinstance(location, Mapping) and location.get("file"):
-        return f"{location['file']}:{location.get('line', 0)}:{location.get('column', 0)}"
-    return str(finding.get("path") or "")
+def finding_location(finding: Finding) -> str:
+    location = finding.location
+    if location is not None and location.file:
+        return f"{location.file}:{location.line}:{location.column}"
+    return finding.path

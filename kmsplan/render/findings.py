@@ -7,8 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from kmsplan.lint.engine import finding_to_dict
-from kmsplan.lint.rule import Finding, Severity
+from kmsplan.lint.finding import Finding, Severity, finding_to_dict
 
 FORMAT_VERSION = 1
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from kmsplan.lint.finding import Severity
 from kmsplan.plan.serialize import format_usd, summary_sentences
 from kmsplan.plan.types import Change, Plan
 from kmsplan.render._common import (
@@ -200,17 +201,17 @@ def _findings(plan: Plan) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for finding in plan.findings:
-        severity = text(finding.get("severity", ""), in_table=True)
-        if finding.get("suppressed"):
+        severity = text(finding.severity.value, in_table=True)
+        if finding.suppressed:
             severity += " (suppressed)"
-        elif finding.get("severity") == "error":
+        elif finding.severity is Severity.ERROR:
             severity = f"**{severity}**"
         where = finding_location(finding)
-        title = text(finding.get("title", ""), in_table=True)
-        message = text(finding.get("message", ""), in_table=True)
+        title = text(finding.title, in_table=True)
+        message = text(finding.message, in_table=True)
         lines.append(
-            f"| {severity} | {code(finding.get('rule', ''), in_table=True)} "
-            f"| {code(finding.get('key', ''), in_table=True)} "
+            f"| {severity} | {code(finding.rule, in_table=True)} "
+            f"| {code(finding.key, in_table=True)} "
             f"| {code(where, in_table=True) if where else ''} "
             f"| {title}: {message} |"
         )

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from kmsplan import __version__
+from kmsplan.lint.finding import Finding, Severity
 from kmsplan.lint.registry import RULE_FAILED, RULES
-from kmsplan.lint.rule import Finding, Rule, Severity
+from kmsplan.lint.rule import Rule
 from kmsplan.render.findings import relative_file
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

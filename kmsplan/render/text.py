@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kmsplan.lint.finding import Severity
 from kmsplan.plan.actions import ACTIONS, BLOCKED_SYMBOL
 from kmsplan.plan.serialize import format_usd, summary_line
 from kmsplan.plan.types import Action, Change, Plan
@@ -204,20 +205,21 @@ def _findings(plan: Plan, paint: _Painter) -> list[str]:
         return []
     lines = [paint("Lint findings for the keys this plan changes:", "bold")]
     for finding in plan.findings:
-        severity = str(finding.get("severity", ""))
-        suppressed = bool(finding.get("suppressed"))
-        label = f"{severity} (suppressed)" if suppressed else severity
-        style = "dim" if suppressed else ("red" if severity == "error" else "yellow")
-        where = finding_location(finding)
-        lines.append(
-            f"  {paint(label, style)}: {finding.get('rule', '')}: {finding.get('title', '')}"
+        severity = finding.severity.value
+        label = f"{severity} (suppressed)" if finding.suppressed else severity
+        style = (
+            "dim"
+            if finding.suppressed
+            else ("red" if finding.severity is Severity.ERROR else "yellow")
         )
-        detail = f"key {finding.get('key', '')}"
+        where = finding_location(finding)
+        lines.append(f"  {paint(label, style)}: {finding.rule}: {finding.title}")
+        detail = f"key {finding.key}"
         if where:
             detail += f", {where}"
         lines.append(f"      {detail}")
-        if finding.get("message"):
-            lines.append(f"      {finding['message']}")
+        if finding.message:
+            lines.append(f"      {finding.message}")
     lines.append("")
     return lines
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from kmsplan.lint.finding import Finding, Severity
+from kmsplan.model import Location
 from kmsplan.plan.types import (
     Action,
     ApiCall,
@@ -543,42 +545,42 @@ def build_sample_plan() -> Plan:
             "kmsplan cannot check that it exists",
         ),
         findings=(
-            {
-                "rule": "cross-account-without-condition",
-                "severity": "warning",
-                "title": "Cross-account access without kms:CallerAccount or kms:ViaService",
-                "message": (
+            Finding(
+                rule="cross-account-without-condition",
+                severity=Severity.WARNING,
+                title="Cross-account access without kms:CallerAccount or kms:ViaService",
+                message=(
                     f"statement PartnerDecrypt lets account {PARTNER} use the key from any "
                     "service; add a kms:ViaService or kms:CallerAccount condition"
                 ),
-                "key": "invoices",
-                "path": "keys.invoices.policy.Statement[2]",
-                "location": {"file": MANIFEST, "line": 48, "column": 11},
-                "suppressed": False,
-            },
-            {
-                "rule": "key-management-to-user",
-                "severity": "error",
-                "title": "Key-management actions granted to a principal that only uses the key",
-                "message": (
+                key="invoices",
+                path="keys.invoices.policy.Statement[2]",
+                location=Location(file=MANIFEST, line=48, column=11),
+                suppressed=False,
+            ),
+            Finding(
+                rule="key-management-to-user",
+                severity=Severity.ERROR,
+                title="Key-management actions granted to a principal that only uses the key",
+                message=(
                     "statement OrdersLambdaUse lets role/orders-lambda call kms:CreateGrant; "
                     "a principal that encrypts and decrypts should not delegate access"
                 ),
-                "key": "orders",
-                "path": "keys.orders.policy.Statement[1]",
-                "location": {"file": MANIFEST, "line": 21, "column": 11},
-                "suppressed": False,
-            },
-            {
-                "rule": "rotation-disabled",
-                "severity": "warning",
-                "title": "Automatic rotation is disabled on a symmetric key",
-                "message": "key refunds does not rotate its key material",
-                "key": "refunds",
-                "path": "keys.refunds.rotation",
-                "location": {"file": MANIFEST, "line": 60, "column": 5},
-                "suppressed": True,
-            },
+                key="orders",
+                path="keys.orders.policy.Statement[1]",
+                location=Location(file=MANIFEST, line=21, column=11),
+                suppressed=False,
+            ),
+            Finding(
+                rule="rotation-disabled",
+                severity=Severity.WARNING,
+                title="Automatic rotation is disabled on a symmetric key",
+                message="key refunds does not rotate its key material",
+                key="refunds",
+                path="keys.refunds.rotation",
+                location=Location(file=MANIFEST, line=60, column=5),
+                suppressed=True,
+            ),
         ),
         cost=(
             CostLine(description="new key orders", monthly_usd=1.0),

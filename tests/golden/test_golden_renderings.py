@@ -73,5 +73,5 @@ def test_sample_plan_exercises_every_feature() -> None:
     } <= seen
     assert sum(c.policy_diff is not None for c in plan.changes) == 2
     assert plan.unmanaged and plan.warnings and plan.cost
-    assert any(f["suppressed"] for f in plan.findings)
-    assert any(not f["suppressed"] for f in plan.findings)
+    assert any(f.suppressed for f in plan.findings)
+    assert any(not f.suppressed for f in plan.findings)

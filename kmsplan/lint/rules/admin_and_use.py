@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmsplan.lint.facts import ADMIN_ACTIONS, GRANT_ACTIONS, USE_ACTIONS
-from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.lint.statements import (
     LocatedStatement,
     grants_everything,

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from kmsplan.kmsspec import grant_constraints_allowed
 from kmsplan.lint.facts import grant_path
-from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.model import Key
 
 

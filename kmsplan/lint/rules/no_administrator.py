@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from kmsplan.errors import PolicyError
 from kmsplan.lint.facts import STAND_IN_ACCOUNT
-from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.model import Key
 from kmsplan.policy.lockout import can_manage
 from kmsplan.policy.principals import principals_in

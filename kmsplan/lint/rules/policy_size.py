@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.model import Key
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmsplan.kmsspec import can_rotate
-from kmsplan.lint.rule import LintContext, Reference, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Reference, Rule, Violation
 from kmsplan.model import Key
 
 

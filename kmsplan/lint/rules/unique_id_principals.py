@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kmsplan.errors import PolicyError
-from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.lint.statements import listing
 from kmsplan.model import Key
 from kmsplan.policy.principals import unique_id_principals

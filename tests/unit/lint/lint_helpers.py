@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kmsplan.lint.engine import lint_stack
-from kmsplan.lint.rule import Finding
+from kmsplan.lint.finding import Finding
 from kmsplan.manifest import load
 from kmsplan.model import Stack
 

@@ -9,8 +9,8 @@ import pytest
 from lint_helpers import EXAMPLES, FIXTURES, lint_file
 
 from kmsplan.lint.engine import lint_stack
+from kmsplan.lint.finding import Severity
 from kmsplan.lint.registry import RULES
-from kmsplan.lint.rule import Severity
 from kmsplan.manifest import load
 
 # Key in examples/bad -> the rule planted there.

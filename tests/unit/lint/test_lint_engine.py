@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from kmsplan.kmsspec import USAGES_BY_SPEC
-from kmsplan.lint.engine import fails, finding_to_dict, lint_stack
-from kmsplan.lint.rule import Finding, LintConfig, Severity
+from kmsplan.lint.engine import fails, lint_stack
+from kmsplan.lint.finding import Finding, Severity, finding_to_dict
+from kmsplan.lint.rule import LintConfig
 from kmsplan.model import (
     Deletion,
     Grant,

@@ -15,7 +15,8 @@ from lint_helpers import ROOT, SARIF_SCHEMA
 from kmsplan.cli import main
 from kmsplan.lint import registry
 from kmsplan.lint.engine import fails, lint_stack
-from kmsplan.lint.rule import LintContext, Rule, Severity, Violation
+from kmsplan.lint.finding import Severity
+from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.manifest import load
 from kmsplan.model import Key, Location
 

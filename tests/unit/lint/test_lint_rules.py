@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from lint_helpers import FIXTURES, ROOT, fixture, lint_file
 
+from kmsplan.lint.finding import Severity
 from kmsplan.lint.registry import RULES, rule_by_id
-from kmsplan.lint.rule import Severity
 
 
 @dataclass(frozen=True)

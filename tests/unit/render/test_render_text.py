@@ -8,6 +8,7 @@ import re
 import pytest
 from golden.sample_plan import build_sample_plan
 
+from kmsplan.lint.finding import Finding, Severity
 from kmsplan.plan.types import Action, AttributeChange, Change, GateBlock, Plan, Resource, ref
 from kmsplan.render import text
 
@@ -188,16 +189,9 @@ def test_an_attribute_that_becomes_unset_still_shows_null() -> None:
 
 
 def test_finding_without_a_location_shows_its_document_path() -> None:
-    finding = {
-        "rule": "r1",
-        "severity": "error",
-        "title": "T",
-        "message": "M",
-        "key": "k",
-        "path": "keys.k.policy",
-        "location": None,
-        "suppressed": False,
-    }
+    finding = Finding(
+        rule="r1", severity=Severity.ERROR, title="T", message="M", key="k", path="keys.k.policy"
+    )
     plan = dataclasses.replace(_plan(), findings=(finding,))
     assert (
         "Lint findings for the keys this plan changes:\n"
