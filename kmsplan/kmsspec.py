@@ -149,8 +149,10 @@ def grant_constraints_allowed(spec: str, usage: str) -> bool:
 
 ROTATION_PERIOD_MIN_DAYS = 90
 ROTATION_PERIOD_MAX_DAYS = 2560
+ROTATION_PERIOD_DEFAULT_DAYS = 365  # EnableKeyRotation without RotationPeriodInDays
 DELETION_WINDOW_MIN_DAYS = 7
 DELETION_WINDOW_MAX_DAYS = 30
+DELETION_WINDOW_DEFAULT_DAYS = 30  # ScheduleKeyDeletion without PendingWindowInDays
 
 DESCRIPTION_MAX_CHARS = 8192
 
@@ -165,11 +167,15 @@ TAG_VALUE_MAX_CHARS = 256
 TAGS_PER_KEY = 50
 # Prefixes users may not use in tag keys (compared case-insensitively): AWS reserves aws:,
 # kmsplan keeps its identity tags under kmsplan:.
-RESERVED_TAG_PREFIXES: tuple[str, ...] = ("aws:", "kmsplan:")
+AWS_TAG_PREFIX = "aws:"  # tags AWS itself sets (CloudFormation and others)
+RESERVED_TAG_PREFIXES: tuple[str, ...] = (AWS_TAG_PREFIX, "kmsplan:")
 TAG_EXTRA_CHARACTERS = " _.:/=+-@"  # besides Unicode letters and digits
 
 POLICY_MAX_BYTES = 32_768
-POLICY_VERSIONS: tuple[str, ...] = ("2012-10-17", "2008-10-17")
+POLICY_VERSION_CURRENT = "2012-10-17"
+# What IAM reads a policy without "Version" as.
+POLICY_VERSION_WHEN_ABSENT = "2008-10-17"
+POLICY_VERSIONS: tuple[str, ...] = (POLICY_VERSION_CURRENT, POLICY_VERSION_WHEN_ABSENT)
 
 GRANT_NAME_MAX_CHARS = 256  # of the KMS grant Name, "kmsplan/" included
 GRANT_NAME_PATTERN = r"^[a-zA-Z0-9:/_-]+$"

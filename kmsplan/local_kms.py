@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from kmsplan import kmsspec
 from kmsplan.errors import KmsplanError
 from kmsplan.model import Stack
 
@@ -113,7 +114,7 @@ def stand_in_principals(endpoint: str, stacks: Iterable[Stack]) -> list[str]:
         resolved = resolve_variables(stack, account_id=ACCOUNT, region=REGION)
         wanted.update(principals_to_check(resolved, ACCOUNT))
     created = []
-    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    trust = json.dumps({"Version": kmsspec.POLICY_VERSION_CURRENT, "Statement": []})
     for arn in sorted(wanted):
         kind, _, rest = arn.split(":", 5)[5].partition("/")
         path, _, name = rest.rpartition("/")

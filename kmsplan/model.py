@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmsplan.kmsspec import DELETION_WINDOW_MAX_DAYS, DELETION_WINDOW_MIN_DAYS
+from kmsplan import kmsspec
 
 # Tags kmsplan owns. Users may not declare tags with this prefix.
 TAG_PREFIX = "kmsplan:"
@@ -27,7 +27,7 @@ TAG_WINDOW = "kmsplan:deletion-window"
 # Grants kmsplan owns are named "kmsplan/<name>"; every other grant is foreign.
 GRANT_PREFIX = "kmsplan/"
 
-DEFAULT_WINDOW_DAYS = 30
+DEFAULT_WINDOW_DAYS = kmsspec.DELETION_WINDOW_DEFAULT_DAYS
 
 JsonDict = dict[str, Any]
 
@@ -119,9 +119,9 @@ class LintSuppression:
 class Key:
     name: str  # logical name, the kmsplan:key tag
     description: str = ""
-    spec: str = "SYMMETRIC_DEFAULT"
-    usage: str = "ENCRYPT_DECRYPT"
-    origin: str = "AWS_KMS"
+    spec: str = kmsspec.SYMMETRIC_DEFAULT
+    usage: str = kmsspec.ENCRYPT_DECRYPT
+    origin: str = kmsspec.ORIGIN_AWS_KMS
     multi_region: bool = False
     enabled: bool = True
     aliases: tuple[str, ...] = ()  # sorted full names, "alias/..."
@@ -158,7 +158,7 @@ class Key:
 
     @property
     def is_symmetric_encryption(self) -> bool:
-        return self.spec == "SYMMETRIC_DEFAULT" and self.usage == "ENCRYPT_DECRYPT"
+        return kmsspec.is_symmetric_encryption(self.spec, self.usage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,4 +233,4 @@ def recorded_window(tags: Mapping[str, str]) -> int | None:
     if not value.isdigit():
         return None
     days = int(value)
-    return days if DELETION_WINDOW_MIN_DAYS <= days <= DELETION_WINDOW_MAX_DAYS else None
+    return days if kmsspec.DELETION_WINDOW_MIN_DAYS <= days <= kmsspec.DELETION_WINDOW_MAX_DAYS else None

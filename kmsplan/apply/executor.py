@@ -26,11 +26,12 @@ from kmsplan.apply.result import (
 from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
 from kmsplan.errors import RefusedError
+from kmsplan.kmsspec import DELETION_WINDOW_MAX_DAYS, DELETION_WINDOW_MIN_DAYS
 from kmsplan.model import TAG_KEY, TAG_STACK
 from kmsplan.plan.graph import BARRIER, PlanGraph, refs_in
 from kmsplan.plan.types import Change, Plan
 
-MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 30
+MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = DELETION_WINDOW_MIN_DAYS, DELETION_WINDOW_MAX_DAYS
 
 
 def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:

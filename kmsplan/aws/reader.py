@@ -49,6 +49,7 @@ from typing import Any
 
 import botocore
 
+from kmsplan import kmsspec
 from kmsplan.aws.client import (
     ENDPOINT_HINT,
     AwsClients,
@@ -83,9 +84,9 @@ from kmsplan.model import (
 
 log = logging.getLogger(__name__)
 
-AWS_ALIAS_PREFIX = "alias/aws/"
+AWS_ALIAS_PREFIX = kmsspec.ALIAS_RESERVED_PREFIX
 # Tags AWS itself sets (CloudFormation and others); users cannot write or remove them.
-AWS_TAG_PREFIX = "aws:"
+AWS_TAG_PREFIX = kmsspec.AWS_TAG_PREFIX
 NOT_FOUND = "NotFoundException"
 
 Tags = tuple[tuple[str, str], ...]
@@ -359,13 +360,12 @@ def invalid_name_warning(key_id: str, stack: str, name: str) -> str:
 def kms_can_rotate(metadata: Mapping[str, Any]) -> bool:
     """Automatic rotation exists only for symmetric encryption keys with KMS-made material
     outside custom key stores."""
-    spec = metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
-    return (
-        spec == "SYMMETRIC_DEFAULT"
-        and (metadata.get("KeyUsage") or "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
-        and (metadata.get("Origin") or "AWS_KMS") == "AWS_KMS"
-        and not metadata.get("CustomKeyStoreId")
-    )
+    spec = metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec")
+    return kmsspec.can_rotate(
+        spec or kmsspec.SYMMETRIC_DEFAULT,
+        metadata.get("KeyUsage") or kmsspec.ENCRYPT_DECRYPT,
+        metadata.get("Origin") or kmsspec.ORIGIN_AWS_KMS,
+    ) and not metadata.get("CustomKeyStoreId")
 
 
 def build_key(

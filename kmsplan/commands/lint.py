@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kmsplan.errors import ExitCode, RefusedError
+from kmsplan.kmsspec import ROTATION_PERIOD_MAX_DAYS, ROTATION_PERIOD_MIN_DAYS
 from kmsplan.lint.engine import fails, lint_stack
 from kmsplan.lint.finding import Finding, Severity
 from kmsplan.lint.rule import LintConfig
@@ -45,7 +46,7 @@ FAIL_ON = ("error", "warning", "never")
 )
 @click.option(
     "--max-rotation-days",
-    type=click.IntRange(90, 2560),
+    type=click.IntRange(ROTATION_PERIOD_MIN_DAYS, ROTATION_PERIOD_MAX_DAYS),
     default=LintConfig().max_rotation_period_days,
     show_default=True,
     metavar="DAYS",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmsplan import kmsspec
 from kmsplan.lint.finding import Finding, Severity
 from kmsplan.model import Key, Location, Stack
 
@@ -28,11 +29,11 @@ class Reference:
 class LintConfig:
     """The thresholds rules read; the defaults are the documented ones."""
 
-    max_rotation_period_days: int = 365
-    min_deletion_window_days: int = 30
+    max_rotation_period_days: int = kmsspec.ROTATION_PERIOD_DEFAULT_DAYS
+    min_deletion_window_days: int = kmsspec.DELETION_WINDOW_DEFAULT_DAYS
     # KMS rejects policies over 32,768 bytes; warn while there is still room to restructure.
     policy_size_warning_bytes: int = 28 * 1024
-    policy_size_limit_bytes: int = 32 * 1024
+    policy_size_limit_bytes: int = kmsspec.POLICY_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -124,7 +124,7 @@ def check_policy(policy: dict[str, Any], path: DocPath, report: Report, *,
                    _unknown(element, POLICY_ELEMENTS), True)
     version = policy.get("Version")
     if version is None:
-        report(path, 'policy has no "Version"', '"2012-10-17"', False)
+        report(path, 'policy has no "Version"', f'"{kmsspec.POLICY_VERSION_CURRENT}"', False)
     elif version not in kmsspec.POLICY_VERSIONS:
         report((*path, "Version"), f"{json.dumps(version)} is not a policy language version",
                " or ".join(f'"{v}"' for v in kmsspec.POLICY_VERSIONS), False)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from kmsplan import kmsspec
 from kmsplan.errors import PolicyError
 from kmsplan.model import TAG_PROTECTION, Key, LastUsage, LiveState, Stack
 from kmsplan.plan.types import Action, ApiCall, Change, GateBlock, GateOptions, Resource
@@ -30,8 +31,8 @@ from kmsplan.policy.principals import (
 IMMUTABLE_ATTRIBUTES = ("spec", "usage", "origin", "multi_region")
 
 # ScheduleKeyDeletion's PendingWindowInDays range (API_ScheduleKeyDeletion).
-MIN_WINDOW_DAYS = 7
-MAX_WINDOW_DAYS = 30
+MIN_WINDOW_DAYS = kmsspec.DELETION_WINDOW_MIN_DAYS
+MAX_WINDOW_DAYS = kmsspec.DELETION_WINDOW_MAX_DAYS
 
 _MAYBE_UNIQUE_ID = re.compile("|".join(UNIQUE_ID_PREFIXES))
 

@@ -29,12 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kmsplan import kmsspec
 from kmsplan.errors import PolicyError
 
 Effect = Literal["Allow", "Deny"]
 
-DEFAULT_VERSION = "2008-10-17"
-VERSIONS = ("2008-10-17", "2012-10-17")
+DEFAULT_VERSION = kmsspec.POLICY_VERSION_WHEN_ABSENT
+VERSIONS = tuple(sorted(kmsspec.POLICY_VERSIONS))
 
 # Every action a KMS key policy can name (the API operations, with ReEncrypt split into the
 # two permissions IAM checks, plus the permission-only SynchronizeMultiRegionKey). The spelling

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kmsplan.kmsspec import can_rotate
+from kmsplan.kmsspec import ROTATION_PERIOD_DEFAULT_DAYS, ROTATION_PERIOD_MAX_DAYS, can_rotate
 from kmsplan.lint.finding import Severity
 from kmsplan.lint.rule import LintContext, Rule, Violation
 from kmsplan.model import Key
@@ -26,12 +26,14 @@ def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
 RULE = Rule(
     id="KMS009",
     name="RotationPeriodTooLong",
-    title="Rotation period is longer than the maximum (default 365 days)",
+    title=(
+        f"Rotation period is longer than the maximum (default {ROTATION_PERIOD_DEFAULT_DAYS} days)"
+    ),
     severity=Severity.WARNING,
     rationale=(
-        "KMS accepts rotation periods up to 2560 days (seven years). A long period keeps one "
-        "key material in use for that long, which defeats much of the point of rotating; "
-        "yearly rotation is the usual compliance expectation."
+        f"KMS accepts rotation periods up to {ROTATION_PERIOD_MAX_DAYS} days (seven years). "
+        "A long period keeps one key material in use for that long, which defeats much of the "
+        "point of rotating; yearly rotation is the usual compliance expectation."
     ),
     fix=(
         "Lower `rotation.period_days` to the maximum or less, or raise the maximum for this "

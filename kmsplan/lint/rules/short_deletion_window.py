@@ -1,9 +1,14 @@
-"""KMS010: the deletion waiting period is shorter than 30 days."""
+"""KMS010: the deletion waiting period is shorter than the KMS default (30 days)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from kmsplan.kmsspec import (
+    DELETION_WINDOW_DEFAULT_DAYS,
+    DELETION_WINDOW_MAX_DAYS,
+    DELETION_WINDOW_MIN_DAYS,
+)
 from kmsplan.lint.finding import Severity
 from kmsplan.lint.rule import LintContext, Reference, Rule, Violation
 from kmsplan.model import Key
@@ -26,15 +31,15 @@ def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
 RULE = Rule(
     id="KMS010",
     name="ShortDeletionWindow",
-    title="Deletion waiting period is shorter than 30 days",
+    title=f"Deletion waiting period is shorter than {DELETION_WINDOW_DEFAULT_DAYS} days",
     severity=Severity.WARNING,
     rationale=(
         "Deleting a KMS key destroys every byte ever encrypted under it. The waiting period "
-        "(7 to 30 days) is the only time in which a mistaken or malicious deletion can be "
-        "cancelled, and usage of the key during it is the usual alarm. A short window leaves "
-        "little time for that."
+        f"({DELETION_WINDOW_MIN_DAYS} to {DELETION_WINDOW_MAX_DAYS} days) is the only time in "
+        "which a mistaken or malicious deletion can be cancelled, and usage of the key during "
+        "it is the usual alarm. A short window leaves little time for that."
     ),
-    fix="Set `deletion.window_days: 30` (the KMS default).",
+    fix=f"Set `deletion.window_days: {DELETION_WINDOW_DEFAULT_DAYS}` (the KMS default).",
     references=(
         Reference(
             label="AWS Security Hub KMS.3",
