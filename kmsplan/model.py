@@ -233,4 +233,5 @@ def recorded_window(tags: Mapping[str, str]) -> int | None:
     if not value.isdigit():
         return None
     days = int(value)
-    return days if kmsspec.DELETION_WINDOW_MIN_DAYS <= days <= kmsspec.DELETION_WINDOW_MAX_DAYS else None
+    in_range = kmsspec.DELETION_WINDOW_MIN_DAYS <= days <= kmsspec.DELETION_WINDOW_MAX_DAYS
+    return days if in_range else None
