@@ -16,7 +16,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "kmsplan"
 SPEC = PACKAGE / "kmsspec.py"
 
 # Names that hold a KMS fact when they are given a literal value.
-FACT_NAME = re.compile(r"window|period|^(default_)?versions?$|policy_size_limit|policy_max", re.I)
+# (A tag's name, TAG_WINDOW = "kmsplan:deletion-window", is kmsplan's own word, not a fact.)
+FACT_NAME = re.compile(
+    r"^(?!tag_)(.*(window|period|policy_size_limit|policy_max)|(default_)?versions?$)", re.I
+)
 # Values that are KMS facts in any context.
 FACT_STRINGS = frozenset(kmsspec.POLICY_VERSIONS)
 FACT_NUMBERS = frozenset({kmsspec.ROTATION_PERIOD_MAX_DAYS, kmsspec.POLICY_MAX_BYTES})
@@ -33,6 +36,13 @@ def _literal(node: ast.AST | None) -> bool:
     if isinstance(node, (ast.Tuple, ast.List)):
         return bool(node.elts) and all(_literal(e) for e in node.elts)
     return False
+
+
+def _states_a_fact(node: ast.AST | None) -> bool:
+    values = (
+        [n.value for n in ast.walk(node) if isinstance(n, ast.Constant)] if node is not None else []
+    )
+    return any(type(v) is int or (type(v) is str and v[:2] in ("19", "20")) for v in values)
 
 
 def _names(target: ast.AST) -> Iterator[str]:
@@ -69,7 +79,9 @@ def copies(source: str) -> list[str]:
         else:
             targets, value = [], None
         named = [n for t in targets for n in _names(t) if FACT_NAME.search(n)]
-        if named and _literal(value):
+        # A window or period is a number and a version a date; a name like WINDOW_DEFAULT =
+        # "window-default" (an enum's value) states no fact.
+        if named and _literal(value) and _states_a_fact(value):
             found.append(f"line {node.lineno}: {', '.join(named)} = {ast.unparse(value)}")
         if isinstance(node, ast.Constant) and id(node) not in docstrings:
             value_ = node.value
