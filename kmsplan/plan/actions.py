@@ -20,6 +20,8 @@ class Action(str, enum.Enum):
     UPDATE = "update"
     DELETE = "delete"  # schedule key deletion, delete alias, revoke grant
     RESTORE = "restore"  # cancel a pending key deletion (and re-enable)
+    ADOPT = "adopt"  # an existing key comes under kmsplan's management (its tags are set)
+    RELEASE = "release"  # kmsplan stops managing a key (its tags are removed); nothing else
 
     @property
     def is_destructive(self) -> bool:
@@ -111,6 +113,30 @@ ACTIONS: Mapping[Action, ActionInfo] = {
             word="restore",
             starting="restoring",
             finished="restored",
+        ),
+    ),
+    Action.ADOPT: ActionInfo(
+        symbol="»",
+        legend="adopt (an existing key comes under kmsplan's management)",
+        style="cyan",
+        counter="adopt",
+        summary="to adopt",
+        applied="adopted",
+        always_counted=False,
+        words=Words(
+            headline="will be adopted", word="adopt", starting="adopting", finished="adopted"
+        ),
+    ),
+    Action.RELEASE: ActionInfo(
+        symbol="«",
+        legend="release (kmsplan stops managing the key; nothing is deleted)",
+        style="cyan",
+        counter="release",
+        summary="to release",
+        applied="released",
+        always_counted=False,
+        words=Words(
+            headline="will be released", word="release", starting="releasing", finished="released"
         ),
     ),
 }

@@ -90,7 +90,15 @@ def test_document_starts_with_format_version_and_has_every_documented_member() -
     assert change["gate"]["status"] == "blocked"
     assert [b["rule"] for b in change["gate"]["blocks"]] == ["deletion-protection", "allow-delete"]
     assert document["changes"][0]["gate"] == {"status": "allowed", "blocks": []}
-    assert document["summary"] == {"add": 3, "change": 3, "delete": 1, "restore": 1, "blocked": 1}
+    assert document["summary"] == {
+        "add": 3,
+        "change": 3,
+        "delete": 1,
+        "restore": 1,
+        "adopt": 0,
+        "release": 0,
+        "blocked": 1,
+    }
     assert document["cost"]["monthly_delta_usd"] == 2.0
     assert document["cost"]["prices"].startswith("KMS list prices: $1/key-month")
 
@@ -285,7 +293,8 @@ def test_schema_rejects_an_unknown_format_version_and_unknown_members() -> None:
         (lambda d: d.pop("stack"), "plan document: stack: missing"),
         (
             lambda d: d["changes"][3].update(action="replace"),
-            "plan document: changes[3].action: expected one of create, update, delete, restore",
+            "plan document: changes[3].action: expected one of create, update, delete, restore, "
+            "adopt, release",
         ),
         (
             lambda d: d["changes"][0]["calls"][1].update(params=[]),

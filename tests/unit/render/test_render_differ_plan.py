@@ -125,7 +125,15 @@ def test_disabled_key_plan_validates_against_the_schema_and_round_trips() -> Non
     plan = _disabled_key_plan()
     document = json.loads(json_render.render(plan))
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
-    assert document["summary"] == {"add": 3, "change": 1, "delete": 0, "restore": 0, "blocked": 0}
+    assert document["summary"] == {
+        "add": 3,
+        "change": 1,
+        "delete": 0,
+        "restore": 0,
+        "adopt": 0,
+        "release": 0,
+        "blocked": 0,
+    }
     disable = next(c for c in document["changes"] if c["address"] == "key.vault.disable")
     assert (disable["resource"], disable["action"], disable["key"]) == ("key", "update", "vault")
     assert disable["calls"] == [
