@@ -16,6 +16,7 @@ from kmsplan.lint.rules import (
     allow_with_not,
     cross_account,
     deletion_unprotected,
+    grant_cross_account,
     grant_delegates,
     grant_unconstrained,
     no_administrator,
@@ -52,6 +53,7 @@ RULES: tuple[Rule, ...] = (
     unique_id_principals.RULE,  # KMS016
     unknown_suppression.RULE,  # KMS017
     service_confused_deputy.RULE,  # KMS018
+    grant_cross_account.RULE,  # KMS019
 )
 
 RULE_IDS: frozenset[str] = frozenset(rule.id for rule in RULES)

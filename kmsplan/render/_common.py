@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kmsplan.lint.finding import Finding
 from kmsplan.plan.actions import BLOCKED_SYMBOL, Words, legend, words_for
-from kmsplan.plan.types import Change, is_ref
+from kmsplan.plan.types import Action, Change, is_ref
 from kmsplan.render.terminal import one_line, terminal_safe
 
 __all__ = ["one_line", "terminal_safe"]
@@ -54,6 +55,50 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One attribute line of a change, as both the text and the markdown plan show it."""
+
+    sign: str  # "+" set on a new object, "-" on a removed one, "~" changed
+    name: str  # dotted: "rotation.period_days", "tags.team"
+    before: Any
+    after: Any
+
+    @property
+    def shown(self) -> str:
+        if self.sign == "+":
+            return format_value(self.after)
+        if self.sign == "-":
+            return format_value(self.before)
+        return f"{format_value(self.before)} → {format_value(self.after)}"
+
+
+def attribute_rows(change: Change, skip: frozenset[str] = frozenset()) -> list[Row]:
+    """Every attribute fact of `change`: what a created object will have, what a deleted one
+    had, what an update changes (in that order), except the names in `skip`."""
+    rows: list[Row] = []
+    if change.action is Action.CREATE:
+        rows = [Row("+", name, None, v) for name, v in _worth_a_line(change.after, skip)]
+    elif change.action is Action.DELETE:
+        rows = [Row("-", name, v, None) for name, v in _worth_a_line(change.before, skip)]
+    rows += [
+        Row("~", a.name, a.before, a.after) for a in change.attributes if a.name not in skip
+    ]
+    return rows
+
+
+def _worth_a_line(
+    attributes: Mapping[str, Any] | None, skip: frozenset[str]
+) -> list[tuple[str, Any]]:
+    """The attributes of a created or deleted object worth a line: an unset value (null, no
+    tags, no aliases) says nothing about the object. `false`, 0 and "" stay: they are values."""
+    return [
+        (name, value)
+        for name, value in flatten(attributes, skip=skip)
+        if value is not None and value != {} and value != []
+    ]
 
 
 def flatten(

@@ -16,8 +16,11 @@ from kmsplan.plan.serialize import format_usd, summary_sentences
 from kmsplan.plan.types import Change, Plan
 from kmsplan.render._common import (
     LEGEND,
+    Row,
     access_lines,
+    attribute_rows,
     finding_location,
+    format_value,
     policy_headline,
     symbol,
     terminal_safe,
@@ -26,6 +29,10 @@ from kmsplan.render._common import (
 
 # Policy diffs longer than this many lines are folded into <details>.
 FOLD_DIFF_LINES = 100
+# Attribute values longer than this many characters are folded into <details>.
+LONG_VALUE = 120
+# Plans with more changes than this fold their per-change details into <details>.
+FOLD_DETAILS_CHANGES = 10
 
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the characters that
@@ -91,6 +98,7 @@ def render(plan: Plan) -> str:
         ]
     if plan.changes:
         lines += _changes_table(plan)
+        lines += _details(plan)
     if plan.blocked:
         lines += _blocked(plan)
     lines += _policies(plan)
@@ -140,6 +148,57 @@ def _what_changes(change: Change) -> str:
     if change.reason:
         parts.append(text(change.reason, in_table=True))
     return " — ".join(parts)
+
+
+def _details(plan: Plan) -> list[str]:
+    """Every fact the text plan shows of each change, for reviewers who read only the PR
+    comment: the values each attribute has, had or gets (a grant's grantee, operations and
+    constraints; a key's settings), the order and the exact calls. Long values fold."""
+    lines = ["#### Changes in detail", ""]
+    for change in plan.changes:
+        skip = frozenset({"policy"}) if change.policy_diff is not None else frozenset()
+        lines.append(f"**{code(change.address)}** ({_action_word(change)})")
+        lines.append("")
+        for row in attribute_rows(change, skip):
+            lines += _row(row)
+        if change.depends_on:
+            lines.append("- after: " + ", ".join(code(a) for a in change.depends_on))
+        if change.calls:
+            lines.append("- calls: " + ", ".join(code(call.operation) for call in change.calls))
+        lines.append("")
+    if len(plan.changes) <= FOLD_DETAILS_CHANGES:
+        return lines
+    # A long plan: the table above is the overview; the details fold under it.
+    return ["<details><summary>Changes in detail</summary>", "", *lines[2:], "</details>", ""]
+
+
+def _row(row: Row) -> list[str]:
+    name = code(row.name)
+    if row.sign == "~":
+        before, after = format_value(row.before), format_value(row.after)
+        if len(before) + len(after) <= LONG_VALUE:
+            return [f"- {name}: {code(before)} → {code(after)}"]
+        return [
+            f"- {name}: changes",
+            *_folded("before", before),
+            *_folded("after", after),
+        ]
+    value = format_value(row.after if row.sign == "+" else row.before)
+    if len(value) <= LONG_VALUE:
+        return [f"- {name}: {code(value)}"]
+    return [f"- {name}:", *_folded(row.name, value)]
+
+
+def _folded(summary: str, value: str) -> list[str]:
+    return [
+        "",
+        f"  <details><summary>{text(summary)}</summary>",
+        "",
+        *(f"  {line}" for line in _fenced(value, "json")),
+        "",
+        "  </details>",
+        "",
+    ]
 
 
 def _blocked(plan: Plan) -> list[str]:

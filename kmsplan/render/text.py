@@ -16,9 +16,8 @@ from kmsplan.plan.types import Action, Change, Plan
 from kmsplan.render._common import (
     LEGEND,
     access_lines,
+    attribute_rows,
     finding_location,
-    flatten,
-    format_value,
     one_line,
     policy_headline,
     symbol,
@@ -126,16 +125,7 @@ def _change(change: Change, account_id: str, paint: _Painter) -> list[str]:
 
 
 def _attributes(change: Change, skip: frozenset[str], paint: _Painter) -> list[str]:
-    rows: list[tuple[str, str, str]] = []  # (sign, name, shown value)
-    if change.action is Action.CREATE:
-        rows = [("+", s(name), s(format_value(v))) for name, v in _shown(change.after, skip)]
-    elif change.action is Action.DELETE:
-        rows = [("-", s(name), s(format_value(v))) for name, v in _shown(change.before, skip)]
-    for attribute in change.attributes:
-        if attribute.name in skip:
-            continue
-        shown = s(f"{format_value(attribute.before)} → {format_value(attribute.after)}")
-        rows.append(("~", s(attribute.name), shown))
+    rows = [(row.sign, s(row.name), s(row.shown)) for row in attribute_rows(change, skip)]
     if not rows:
         return []
     # Align values on the longest name, ignoring the rare very long one so it cannot push
@@ -144,16 +134,6 @@ def _attributes(change: Change, skip: frozenset[str], paint: _Painter) -> list[s
     return [
         f"{_INDENT}{paint(sign, _SYMBOL_STYLE[sign])} {(name + ':').ljust(width)} {shown}"
         for sign, name, shown in rows
-    ]
-
-
-def _shown(attributes: Mapping[str, Any] | None, skip: frozenset[str]) -> list[tuple[str, Any]]:
-    """The attributes of a created or deleted object worth a line: an unset value (null, no
-    tags, no aliases) says nothing about the object. `false`, 0 and "" stay: they are values."""
-    return [
-        (name, value)
-        for name, value in flatten(attributes, skip=skip)
-        if value is not None and value != {} and value != []
     ]
 
 

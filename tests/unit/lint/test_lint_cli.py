@@ -48,7 +48,7 @@ def test_info_findings_never_fail_even_with_fail_on_warning(
 def test_fail_on_never_exits_zero_with_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint", "--fail-on", "never", "examples/bad"]) == 0
     assert capsys.readouterr().out.endswith(
-        "17 findings: 3 errors, 12 warnings, 2 info (1 suppressed).\n"
+        "18 findings: 3 errors, 13 warnings, 2 info (1 suppressed).\n"
     )
 
 
@@ -102,7 +102,7 @@ def test_sarif_report_written_to_a_file(
     assert capsys.readouterr().out == ""
     document = json.loads(out.read_text(encoding="utf-8"))
     assert document["version"] == "2.1.0"
-    assert len(document["runs"][0]["results"]) == 18
+    assert len(document["runs"][0]["results"]) == 19
 
 
 def test_max_rotation_days_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,6 +32,7 @@ PLANTED = {
     "policy-near-size-limit": "KMS015",
     "suppression-of-unknown-rule": "KMS017",
     "service-principal-without-source-condition": "KMS018",
+    "grant-to-another-account": "KMS019",
 }
 SUPPRESSED = {"retiring-key-unprotected-on-purpose": "KMS011"}
 

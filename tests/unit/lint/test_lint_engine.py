@@ -92,7 +92,7 @@ def test_mistyped_suppression_is_reported_and_leaves_the_finding_it_meant_active
     ]
     assert findings[2].message == (
         "lint.disable of key 'k' names rule 'KMS0011', which kmsplan does not have "
-        "(rules are KMS001 to KMS018): this entry suppresses nothing"
+        "(rules are KMS001 to KMS019): this entry suppresses nothing"
     )
     # A warning: it fails `--fail-on warning` but not the default `--fail-on error`.
     assert not fails(findings, Severity.ERROR)

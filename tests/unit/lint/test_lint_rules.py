@@ -132,7 +132,7 @@ EXPECTED: dict[str, list[Expected]] = {
         Expected("KMS017", "mistyped-suppression",
                  "keys.mistyped-suppression.lint.disable[0].rule", 11, 17,
                  "lint.disable of key 'mistyped-suppression' names rule 'KMS11', which kmsplan "
-                 "does not have (rules are KMS001 to KMS018): this entry suppresses nothing"),
+                 "does not have (rules are KMS001 to KMS019): this entry suppresses nothing"),
     ],
     "KMS018": [
         Expected("KMS018", "topic-for-any-bucket",
@@ -147,6 +147,16 @@ EXPECTED: dict[str, list[Expected]] = {
                  "sns.amazonaws.com with no aws:SourceAccount, aws:SourceArn or encryption "
                  "context condition: the service may use the key for any account's resources "
                  "(confused deputy)"),
+    ],
+    "KMS019": [
+        Expected("KMS019", "grant-to-partner", "keys.grant-to-partner.grants[0].grantee",
+                 10, 18,
+                 "grant 'partner' gives Decrypt to arn:aws:iam::444455556666:role/partner of "
+                 "account 444455556666 (the key is in 111122223333)"),
+        Expected("KMS019", "grant-to-partner",
+                 "keys.grant-to-partner.grants[0].retiring_principal", 12, 29,
+                 "grant 'partner' may be retired by arn:aws:iam::444455556666:role/partner-admin "
+                 "of account 444455556666 (the key is in 111122223333)"),
     ],
 }
 
