@@ -23,7 +23,12 @@ MANIFEST = "version: 1\nstack: payments\nkeys:\n  orders: {deletion: {protected:
 
 
 def create_key(kms: Any, name: str) -> str:
-    tags = {"kmsplan:stack": STACK, "kmsplan:key": name, "kmsplan:deletion-protection": "false"}
+    tags = {
+        "kmsplan:stack": STACK,
+        "kmsplan:key": name,
+        "kmsplan:deletion-protection": "false",
+        "kmsplan:deletion-window": "30",
+    }
     answer = kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
     return str(answer["KeyMetadata"]["KeyId"])
 

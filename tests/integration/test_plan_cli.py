@@ -122,6 +122,7 @@ def create_key(
         "kmsplan:stack": "payments",
         "kmsplan:key": name,
         "kmsplan:deletion-protection": "true",
+        "kmsplan:deletion-window": "30",
         "team": "payments",
         **extra_tags,
     }
@@ -177,7 +178,15 @@ def test_new_stack_plans_creates_and_exits_2(
     assert create["operation"] == "CreateKey"
     assert {"TagKey": "kmsplan:key", "TagValue": "orders"} in create["params"]["Tags"]
     assert json.loads(create["params"]["Policy"]) == ORDERS_POLICY  # ${account_id} resolved
-    assert document["summary"] == {"add": 5, "change": 0, "delete": 0, "restore": 0, "blocked": 0}
+    assert document["summary"] == {
+        "add": 5,
+        "change": 0,
+        "delete": 0,
+        "restore": 0,
+        "adopt": 0,
+        "release": 0,
+        "blocked": 0,
+    }
     assert document["cost"]["monthly_delta_usd"] == 6.0
     assert all_key_ids(kms) == []  # plan never writes
 
