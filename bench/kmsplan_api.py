@@ -68,12 +68,12 @@ def clients(
 
 
 def plan(aws: Any, stack: Stack) -> Plan:
-    """`kmsplan plan` after loading, with the benchmark's clients: kmsplan.runner.plan_stack
+    """`kmsplan plan` after loading, with the benchmark's clients: kmsplan.run.plan_stack
     (identity and account guard, variables, live read with principal checks, usage of
     deletion candidates, diff, lint findings, fingerprint)."""
-    from kmsplan import runner
+    from kmsplan import run
 
-    return runner.plan_stack(aws, stack, GateOptions())
+    return run.plan_stack(aws, stack, GateOptions())
 
 
 def resolve(stack: Stack, *, account_id: str, region: str) -> Stack:

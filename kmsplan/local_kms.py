@@ -106,7 +106,7 @@ def stand_in_principals(endpoint: str, stacks: Iterable[Stack]) -> list[str]:
     from kmsplan.aws.client import AwsClients, call
     from kmsplan.errors import AwsError
     from kmsplan.manifest import resolve_variables
-    from kmsplan.runner import principals_to_check
+    from kmsplan.run import principals_to_check
 
     iam = AwsClients.create(profile=None, region=REGION, endpoint_url=endpoint).iam
     wanted: set[str] = set()

@@ -68,7 +68,7 @@ PURE_PREFIXES = (
 PURE_EXEMPT = ("kmsplan/plan/planfile.py",)  # reads and writes the saved-plan file: its job
 PURE_FORBIDDEN = (
     "kmsplan.aws",
-    "kmsplan.runner",
+    "kmsplan.run",
     "kmsplan.apply",
     "subprocess",
     "socket",

@@ -16,7 +16,7 @@ with what was done and what was not; re-running apply converges.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,19 +26,17 @@ from kmsplan.apply import (
     ApplyResult,
     ChangeStatus,
     EventKind,
-    apply_plan,
     check_plan,
 )
 from kmsplan.audit import AuditLog
 from kmsplan.errors import ExitCode, KmsplanError, RefusedError
-from kmsplan.model import Key, Stack
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options
 from kmsplan.plan.actions import ACTIONS, words_for
-from kmsplan.plan.types import Action, GateOptions, Plan
+from kmsplan.plan.types import GateOptions, Plan
 from kmsplan.render.terminal import terminal_safe
 
 if TYPE_CHECKING:
-    from kmsplan.aws.client import AwsClients
+    from kmsplan.run import Run
 
 CONVERGE_HINT = (
     "Re-run kmsplan apply to finish: every step is safe to repeat, and the next plan shows "
@@ -89,38 +87,36 @@ def command(
     Exit codes: 0 applied (or nothing to do); 1 refused, or a change failed.
     """
     from kmsplan.commands.plan import render, use_color
+    from kmsplan.run import AwsSettings, Intent, open_saved_plan, open_stack
 
     gate = gate_from_kwargs(gate_flags)
+    aws = AwsSettings(
+        profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
+    )
+    opened: AbstractContextManager[Run]
     if plan_file is not None:
-        plan, clients = _saved_plan(
-            plan_file,
-            paths=paths,
-            gate=gate,
-            profile=profile,
-            region=region,
-            endpoint_url=endpoint_url,
-            parallelism=parallelism,
-        )
+        if paths:
+            raise click.UsageError("give either PATH... or --plan FILE, not both")
+        if gate != GateOptions():
+            raise click.UsageError(
+                "the gate flags of a saved plan are the ones it was planned with; "
+                "plan again with the flags you want instead of passing them to apply --plan"
+            )
+        opened = open_saved_plan(plan_file, aws)
     else:
         if not paths:
             raise click.UsageError("give the manifests to apply (PATH...) or --plan FILE")
-        from kmsplan.runner import build_plan
+        opened = open_stack(paths, aws, intent=Intent.APPLY)
 
-        plan, clients = build_plan(
-            list(paths),
-            profile=profile,
-            region=region,
-            endpoint_url=endpoint_url,
-            parallelism=parallelism,
-            gate=gate,
-        )
-
-    click.echo(render(plan, "text", color=use_color(no_color=no_color)), nl=False)
-    if not plan.has_changes:
-        return int(ExitCode.OK)
-    check_plan(plan)
-    approve(auto_approve=auto_approve)
-    result = run(plan, clients, log_file=log_file)
+    # The run holds the stack lock from before it reads live state until the last write.
+    with opened as session:
+        plan = session.plan(gate)
+        click.echo(render(plan, "text", color=use_color(no_color=no_color)), nl=False)
+        if not plan.has_changes:
+            return int(ExitCode.OK)
+        check_plan(plan)
+        approve(auto_approve=auto_approve)
+        result = run(plan, session, log_file=log_file)
     click.echo(terminal_safe(report(result)), err=not result.ok)
     return int(ExitCode.OK if result.ok else ExitCode.ERROR)
 
@@ -144,20 +140,12 @@ def approve(*, auto_approve: bool) -> None:
         raise RefusedError("apply cancelled: the answer was not 'yes'. Nothing was changed")
 
 
-def run(plan: Plan, clients: AwsClients, *, log_file: str | None) -> ApplyResult:
-    """Apply `plan` with the planning run's clients, printing progress on stderr."""
+def run(plan: Plan, session: Run, *, log_file: str | None) -> ApplyResult:
+    """Apply `plan` in the run that planned it, printing progress on stderr."""
     progress = Progress(total=len(plan.changes))
 
     def apply(audit: AuditLog | None) -> ApplyResult:
-        return apply_plan(
-            plan,
-            clients.kms,
-            parallelism=clients.parallelism,
-            # The clients rate-limit every request they send (retries included).
-            limiter=None,
-            on_event=progress.print,
-            audit=audit,
-        )
+        return session.apply(plan, on_event=progress.print, audit=audit)
 
     click.echo("", err=True)
     try:
@@ -234,74 +222,3 @@ def report(result: ApplyResult) -> str:
             lines.append(f"  {outcome.describe()}")
     lines.append(CONVERGE_HINT)
     return "\n".join(lines)
-
-
-# ---- saved plans -------------------------------------------------------------------------
-
-
-def _saved_plan(
-    path: str,
-    *,
-    paths: tuple[str, ...],
-    gate: GateOptions,
-    profile: str | None,
-    region: str | None,
-    endpoint_url: str | None,
-    parallelism: int,
-) -> tuple[Plan, AwsClients]:
-    """Load a saved plan and refuse it unless live KMS still matches its fingerprint."""
-    from kmsplan.aws.client import AwsClients
-    from kmsplan.plan import planfile
-
-    if paths:
-        raise click.UsageError("give either PATH... or --plan FILE, not both")
-    if gate != GateOptions():
-        raise click.UsageError(
-            "the gate flags of a saved plan are the ones it was planned with; "
-            "plan again with the flags you want instead of passing them to apply --plan"
-        )
-    plan = planfile.read(path)
-    if region is not None and region != plan.region:
-        raise RefusedError(
-            f"the saved plan is for Region {plan.region}, not {region}; nothing was changed"
-        )
-    clients = AwsClients.create(
-        profile=profile, region=plan.region, endpoint_url=endpoint_url, parallelism=parallelism
-    )
-    current = current_fingerprint(plan, clients)
-    stale = planfile.stale_objects(plan.fingerprint, current)
-    if stale:
-        shown = ", ".join(stale[:10]) + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
-        raise RefusedError(
-            f"stale plan: live KMS changed since {path} was saved ({shown}); "
-            "run kmsplan plan again. Nothing was changed"
-        )
-    return plan, clients
-
-
-def current_fingerprint(plan: Plan, clients: AwsClients) -> Mapping[str, str]:
-    """Read live KMS again the way the saved plan's run read it, and fingerprint it."""
-    from kmsplan.aws.client import caller_identity
-    from kmsplan.aws.reader import read_live
-    from kmsplan.plan.planfile import fingerprint
-    from kmsplan.runner import with_usage
-
-    account_id, caller_arn = caller_identity(clients)
-    if account_id != plan.account_id:
-        raise RefusedError(
-            f"the saved plan is for account {plan.account_id}, but the credentials are for "
-            f"account {account_id} ({caller_arn}); nothing was changed"
-        )
-    saved = plan.fingerprint
-    principals = sorted(a.removeprefix("principal.") for a in saved if a.startswith("principal."))
-    usage = sorted(a.removeprefix("usage.") for a in saved if a.startswith("usage."))
-    # The keys the plan creates were declared but not found: the reader looks harder for
-    # declared keys it does not find, so declare the same ones to read the same way.
-    created = tuple(
-        Key(name=c.key)
-        for c in plan.changes
-        if c.action is Action.CREATE and c.address == f"key.{c.key}"
-    )
-    stack = Stack(name=plan.stack, region=plan.region, keys=created)
-    live = read_live(clients, stack, check_principals=principals)
-    return fingerprint(with_usage(clients, live, usage))

@@ -145,7 +145,7 @@ def run_demo(all_stacks: list[Path], endpoint: str) -> None:
             _say(f"  {arn}")
 
     _step(2, "Plan", "Compare the manifests with live KMS: the emulator starts empty.")
-    plans = {p: _plan(p, endpoint)[0] for p in stacks}
+    plans = {p: _plan(p, endpoint) for p in stacks}
     for p in stacks:
         _say(_render(plans[p]))
 
@@ -156,7 +156,7 @@ def run_demo(all_stacks: list[Path], endpoint: str) -> None:
 
     _step(4, "Plan again", "After an apply, a plan of the same manifests shows no changes.")
     for stack_path in stacks:
-        again, _ = _plan(stack_path, endpoint)
+        again = _plan(stack_path, endpoint)
         _say(_render(again))
         if again.has_changes:
             raise DemoFailed(
@@ -189,18 +189,13 @@ def _render(plan: Plan) -> str:
     return text.render(plan, color=False).rstrip("\n")
 
 
-def _plan(path: Path, endpoint: str, gate: GateOptions | None = None) -> tuple[Plan, Any]:
+def _plan(path: Path, endpoint: str, gate: GateOptions | None = None) -> Plan:
     from kmsplan.local_kms import REGION
-    from kmsplan.runner import build_plan
+    from kmsplan.run import AwsSettings, Intent, open_stack
 
-    return build_plan(
-        [str(path)],
-        profile=None,
-        region=REGION,
-        endpoint_url=endpoint,
-        parallelism=4,
-        gate=gate or GateOptions(),
-    )
+    aws = AwsSettings(region=REGION, endpoint_url=endpoint, parallelism=4)
+    with open_stack([str(path)], aws, intent=Intent.PLAN) as session:
+        return session.plan(gate or GateOptions())
 
 
 def _apply(plan: Plan, endpoint: str) -> None:
@@ -228,7 +223,7 @@ def _show_gate(stack_path: Path, key_name: str, endpoint: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="kmsplan-demo-") as tmp:
         trimmed = without_key(stack_path, key_name, Path(tmp))
-        plan, _ = _plan(trimmed, endpoint)
+        plan = _plan(trimmed, endpoint)
     _say(_render(plan))
     if not plan.blocked:
         raise DemoFailed(f"demo failed: the safety gate did not block deleting key {key_name!r}")

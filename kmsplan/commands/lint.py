@@ -8,12 +8,11 @@ from typing import Any
 
 import click
 
-from kmsplan.errors import ExitCode, RefusedError
+from kmsplan.errors import ExitCode
 from kmsplan.kmsspec import ROTATION_PERIOD_MAX_DAYS, ROTATION_PERIOD_MIN_DAYS
 from kmsplan.lint.engine import fails, lint_stack
 from kmsplan.lint.finding import Finding, Severity
 from kmsplan.lint.rule import LintConfig
-from kmsplan.model import Stack
 from kmsplan.options import aws_options, paths_argument
 from kmsplan.render.findings import render_json, render_text
 from kmsplan.render.sarif import render_sarif
@@ -77,19 +76,21 @@ def command(
     Exits 1 when an unsuppressed finding at or above --fail-on remains, else 0. The rules are
     listed in docs/rules.md; disable one for a key with `lint: {disable: [{rule, reason}]}`.
     """
-    from kmsplan.manifest import load
-
-    stack = load(list(paths))
     account_id: str | None = None
     live_policies: Mapping[str, Mapping[str, Any]] | None = None
     if live:
-        stack, account_id, live_policies = _read_live(
-            stack,
-            profile=profile,
-            region=region,
-            endpoint_url=endpoint_url,
-            parallelism=parallelism,
+        from kmsplan.run import AwsSettings, Intent, open_stack
+
+        aws = AwsSettings(
+            profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
         )
+        with open_stack(paths, aws, intent=Intent.LINT) as session:
+            stack, live_policies = session.live_policies()
+            account_id = session.identity.account_id
+    else:
+        from kmsplan.manifest import load
+
+        stack = load(list(paths))
     config = LintConfig(max_rotation_period_days=max_rotation_days)
     findings = lint_stack(stack, live_policies=live_policies, config=config, account_id=account_id)
     report = render(findings, output_format)
@@ -107,38 +108,3 @@ def render(findings: Sequence[Finding], output_format: str) -> str:
     if output_format == "sarif":
         return render_sarif(findings)
     return render_text(findings)
-
-
-def _read_live(
-    stack: Stack,
-    *,
-    profile: str | None,
-    region: str | None,
-    endpoint_url: str | None,
-    parallelism: int,
-) -> tuple[Stack, str, dict[str, Mapping[str, Any]]]:
-    """The stack with `${account_id}`/`${region}` resolved, the live account, and the live
-    policy of every declared key that exists in KMS (by logical name)."""
-    from kmsplan.aws.client import AwsClients, caller_identity
-    from kmsplan.aws.reader import read_live
-    from kmsplan.manifest.variables import resolve_variables
-
-    clients = AwsClients.create(
-        profile=profile,
-        region=region or stack.region,
-        endpoint_url=endpoint_url,
-        parallelism=parallelism,
-    )
-    if stack.account is not None:
-        account_id, _ = caller_identity(clients)
-        if account_id != stack.account:
-            raise RefusedError(
-                f"the manifest declares account {stack.account}, but the credentials are for "
-                f"account {account_id}; refusing to read another account's keys"
-            )
-    state = read_live(clients, stack)
-    resolved = resolve_variables(stack, account_id=state.account_id, region=state.region)
-    policies: dict[str, Mapping[str, Any]] = {
-        k.name: k.policy for k in state.keys if k.policy is not None
-    }
-    return resolved, state.account_id, policies

@@ -58,17 +58,14 @@ def command(
     when the safety gate blocks any of them.
     """
     from kmsplan.plan import planfile
-    from kmsplan.runner import build_plan
+    from kmsplan.run import AwsSettings, Intent, open_stack
 
     gate = gate_from_kwargs(gate_flags)
-    plan, _ = build_plan(
-        list(paths),
-        profile=profile,
-        region=region,
-        endpoint_url=endpoint_url,
-        parallelism=parallelism,
-        gate=gate,
+    aws = AwsSettings(
+        profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
     )
+    with open_stack(paths, aws, intent=Intent.PLAN) as session:
+        plan = session.plan(gate)
     click.echo(render(plan, output_format, color=use_color(no_color=no_color)), nl=False)
     if out is not None:
         planfile.write(out, plan)

@@ -1,16 +1,10 @@
-"""The shell that `plan` and `apply` share: manifests + AWS -> Plan.
+"""Planning a loaded stack against live KMS: the steps of a run between the guards and the
+plan.
 
-The order of the steps is the contract:
-
-1. load and validate the manifests — every problem is reported before any AWS call;
-2. create the clients (Region: the manifest's ``region:``, else ``--region``, else the
-   standard chain; a ``--region`` that contradicts the manifest is refused, like the account
-   guard: a stack declared for one Region is never planned in another);
-3. ask STS who we are, and stop at once if the manifest's ``account:`` is another account;
-4. fill ``${account_id}``/``${region}``;
-5. read the stack's live state (checking the principals the manifests name), then ask KMS for
+1. fill ``${account_id}``/``${region}``;
+2. read the stack's live state (checking the principals the manifests name), then ask KMS for
    the last use of the keys the plan would delete — known only once live keys are discovered;
-6. diff, attach the lint findings for the keys the plan changes, the fingerprint of what was
+3. diff, attach the lint findings for the keys the plan changes, the fingerprint of what was
    read, and kmsplan's version.
 """
 
@@ -18,59 +12,55 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 from kmsplan import __version__
 from kmsplan.aws.client import AwsClients, caller_identity, run_concurrently
 from kmsplan.aws.reader import last_usage, read_live
-from kmsplan.errors import PolicyError, RefusedError
+from kmsplan.errors import PolicyError
 from kmsplan.lint.engine import lint_stack
 from kmsplan.lint.finding import Finding
-from kmsplan.manifest import load, resolve_variables
-from kmsplan.model import LiveState, Stack
+from kmsplan.manifest import resolve_variables
+from kmsplan.model import LiveState, Placement, Stack
 from kmsplan.plan.differ import diff
 from kmsplan.plan.planfile import fingerprint
 from kmsplan.plan.types import Action, GateOptions, Plan
 from kmsplan.policy.principals import same_account_iam_principals
-
-
-def build_plan(
-    paths: Sequence[str],
-    *,
-    profile: str | None,
-    region: str | None,
-    endpoint_url: str | None,
-    parallelism: int,
-    gate: GateOptions,
-    now: datetime | None = None,
-) -> tuple[Plan, AwsClients]:
-    """Plan the manifests at `paths` against live KMS; also return the clients, so that apply
-    runs in the account and Region that were planned."""
-    desired = load(list(paths))
-    check_region(desired, region)
-    clients = AwsClients.create(
-        profile=profile,
-        region=desired.region or region,
-        endpoint_url=endpoint_url,
-        parallelism=parallelism,
-    )
-    return plan_stack(clients, desired, gate, now=now), clients
+from kmsplan.run.clients import Identity
+from kmsplan.run.guards import Intent, check_account
 
 
 def plan_stack(
     clients: AwsClients, desired: Stack, gate: GateOptions, *, now: datetime | None = None
 ) -> Plan:
-    """Steps 3-6 for a loaded stack: identity and account guard, variables, the live read,
-    the diff, findings and fingerprint."""
+    """Plan a loaded stack with existing clients (the benchmark's): identity and account guard,
+    then `plan_live`."""
     account_id, caller_arn = caller_identity(clients)
-    check_account(desired, account_id=account_id, caller_arn=caller_arn)
+    identity = Identity(
+        home=Placement(account_id=account_id, region=clients.region), caller_arn=caller_arn
+    )
+    check_account(desired.account, identity, intent=Intent.PLAN)
+    return plan_live(clients, desired, gate, identity=identity, now=now)
+
+
+def plan_live(
+    clients: AwsClients,
+    desired: Stack,
+    gate: GateOptions,
+    *,
+    identity: Identity,
+    now: datetime | None = None,
+) -> Plan:
+    """Steps 1-3 for a stack that passed the guards: variables, the live read, the diff,
+    findings and fingerprint."""
+    account_id = identity.account_id
     desired = resolve_variables(desired, account_id=account_id, region=clients.region)
     live = read_live(
         clients,
         desired,
         check_principals=principals_to_check(desired, account_id),
-        identity=(account_id, caller_arn),
+        identity=(account_id, identity.caller_arn),
     )
     live = with_usage(clients, live, deletion_candidates(desired, live))
     plan = diff(desired, live, gate, now=now)
@@ -80,27 +70,6 @@ def plan_stack(
         fingerprint=fingerprint(live),
         kmsplan_version=__version__,
     )
-
-
-def check_region(desired: Stack, region: str | None) -> None:
-    """The Region guard: `--region` may not contradict the manifests' ``region:``."""
-    if desired.region is not None and region is not None and region != desired.region:
-        raise RefusedError(
-            f"the manifests declare region {desired.region} (region:), but --region is "
-            f"{region}; refusing to plan or apply in another Region. Drop --region or fix "
-            "the manifest. Nothing was read or changed"
-        )
-
-
-def check_account(desired: Stack, *, account_id: str, caller_arn: str) -> None:
-    """The account guard: a manifest pinned to one account is never planned or applied in
-    another."""
-    if desired.account is not None and desired.account != account_id:
-        raise RefusedError(
-            f"the manifests declare account {desired.account} (account:), but the credentials "
-            f"are for account {account_id} ({caller_arn}); refusing to plan or apply against "
-            "another account. Nothing was read or changed"
-        )
 
 
 def principals_to_check(desired: Stack, account_id: str) -> list[str]:
@@ -114,13 +83,14 @@ def principals_to_check(desired: Stack, account_id: str) -> list[str]:
                 found |= same_account_iam_principals(key.policy, account_id)
         for g in key.grants:
             found.update(
-                _same_account_iam(p, account_id) for p in (g.grantee, g.retiring_principal)
+                same_account_iam(p, account_id) for p in (g.grantee, g.retiring_principal)
             )
     found.discard("")
     return sorted(found)
 
 
-def _same_account_iam(arn: str | None, account_id: str) -> str:
+def same_account_iam(arn: str | None, account_id: str) -> str:
+    """`arn` if it is an IAM role or user of `account_id`, else ""."""
     parts = (arn or "").split(":", 5)
     is_entity = len(parts) == 6 and parts[5].startswith(("role/", "user/"))
     return arn if arn and is_entity and parts[2] == "iam" and parts[4] == account_id else ""

@@ -1,5 +1,6 @@
-"""The pure helpers of the plan shell: account guard, principals to check, deletion
-candidates, colour and exit codes. The whole run is covered by tests/integration."""
+"""The pure helpers of the run layer and the plan command: account and Region guards,
+principals to check, deletion candidates, colour and exit codes. The whole run is covered by
+tests/integration."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from builders import ACCOUNT, NOW, desired_key, grant, live_key, live_state, sta
 
 from kmsplan.commands.plan import exit_code, use_color
 from kmsplan.errors import RefusedError
-from kmsplan.model import KeyState
+from kmsplan.model import KeyState, Placement
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import GateOptions
-from kmsplan.runner import (
+from kmsplan.run import (
+    Identity,
+    Intent,
     check_account,
     check_region,
     deletion_candidates,
@@ -21,30 +24,34 @@ from kmsplan.runner import (
 )
 
 
+def identity(account_id: str = ACCOUNT) -> Identity:
+    return Identity(home=Placement(account_id=account_id, region="eu-west-1"), caller_arn="arn:x")
+
+
 def test_account_guard_refuses_another_account_naming_both() -> None:
     with pytest.raises(RefusedError) as exc:
-        check_account(stack(account="111122223333"), account_id=ACCOUNT, caller_arn="arn:x")
+        check_account("111122223333", identity(), intent=Intent.PLAN)
     assert str(exc.value) == (
         f"the manifests declare account 111122223333 (account:), but the credentials are for "
         f"account {ACCOUNT} (arn:x); refusing to plan or apply against another account. "
         "Nothing was read or changed"
     )
-    check_account(stack(account=ACCOUNT), account_id=ACCOUNT, caller_arn="arn:x")
-    check_account(stack(), account_id=ACCOUNT, caller_arn="arn:x")
+    check_account(ACCOUNT, identity(), intent=Intent.PLAN)
+    check_account(None, identity(), intent=Intent.PLAN)
 
 
 def test_region_guard_refuses_a_region_flag_that_contradicts_the_manifest() -> None:
-    pinned = stack(region="eu-west-1")
+    pinned = stack(region="eu-west-1").region
     with pytest.raises(RefusedError) as exc:
-        check_region(pinned, "us-east-1")
+        check_region(pinned, "us-east-1", intent=Intent.PLAN)
     assert str(exc.value) == (
         "the manifests declare region eu-west-1 (region:), but --region is us-east-1; "
         "refusing to plan or apply in another Region. Drop --region or fix the manifest. "
         "Nothing was read or changed"
     )
-    check_region(pinned, "eu-west-1")
-    check_region(pinned, None)
-    check_region(stack(), "us-east-1")
+    check_region(pinned, "eu-west-1", intent=Intent.PLAN)
+    check_region(pinned, None, intent=Intent.PLAN)
+    check_region(stack().region, "us-east-1", intent=Intent.PLAN)
 
 
 def test_principals_to_check_are_same_account_roles_and_users_only() -> None:

@@ -1,0 +1,42 @@
+"""The run layer: everything between a command's parsed arguments and the functional core.
+
+A run owns, for one stack: loading the manifests or a saved plan, the AWS credentials and the
+clients per placement (`ClientPool`), the identity and the account and Region guards
+(`guards`), the stack lock (`lock`), the live read and the plan (`planning`), the saved-plan
+checks (`saved`) and the hand-over to the applier (`Run.apply`). Commands stay thin: they
+parse, open a run (`open_stack`, `open_saved_plan`), render and choose the exit code.
+"""
+
+from __future__ import annotations
+
+from kmsplan.run.clients import AwsSettings, ClientPool, Identity
+from kmsplan.run.guards import Intent, check_account, check_region
+from kmsplan.run.lock import stack_lock
+from kmsplan.run.planning import (
+    deletion_candidates,
+    plan_live,
+    plan_stack,
+    principals_to_check,
+    with_usage,
+)
+from kmsplan.run.session import Run, SavedPlanRun, StackRun, open_saved_plan, open_stack
+
+__all__ = [
+    "AwsSettings",
+    "ClientPool",
+    "Identity",
+    "Intent",
+    "Run",
+    "SavedPlanRun",
+    "StackRun",
+    "check_account",
+    "check_region",
+    "deletion_candidates",
+    "open_saved_plan",
+    "open_stack",
+    "plan_live",
+    "plan_stack",
+    "principals_to_check",
+    "stack_lock",
+    "with_usage",
+]

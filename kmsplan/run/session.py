@@ -1,0 +1,142 @@
+"""A run: the lifecycle every command that reads live state goes through.
+
+Like Terraform's local backend run, the run layer takes the steps in a fixed order and hands
+the command a context to work in; the command parses, calls, renders and picks the exit code.
+
+1. load and validate the manifests (every problem is reported before any AWS call), or read
+   a saved plan;
+2. the Region guard (`kmsplan.run.guards`): the stack's Region (the manifests' ``region:``, a
+   saved plan's Region), else ``--region``, else the standard chain; a ``--region`` that
+   contradicts the stack's is refused;
+3. the clients of the home placement (`ClientPool`), STS identity, the account guard;
+4. the stack lock (`kmsplan.run.lock`), held until the block ends: the live read, the plan,
+   the approval prompt and every write happen inside it;
+5. in the block: `StackRun.plan` / `SavedPlanRun.plan` (which reads live KMS again, checks the
+   fingerprint and the gate), `StackRun.live_policies` (lint), then `Run.apply`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from kmsplan.apply import ApplyEvent, ApplyResult, apply_plan
+from kmsplan.audit import AuditLog
+from kmsplan.aws.client import AwsClients
+from kmsplan.aws.reader import read_live
+from kmsplan.errors import KmsplanError
+from kmsplan.manifest import load, resolve_variables
+from kmsplan.model import Stack
+from kmsplan.plan import planfile
+from kmsplan.plan.types import GateOptions, Plan
+from kmsplan.run.clients import AwsSettings, ClientPool, Identity
+from kmsplan.run.guards import Intent, check_account, check_region
+from kmsplan.run.lock import stack_lock
+from kmsplan.run.planning import plan_live
+from kmsplan.run.saved import check_fresh, reread
+
+
+class Run:
+    """A run whose guards passed and whose stack lock is held."""
+
+    def __init__(self, pool: ClientPool, identity: Identity) -> None:
+        self.pool = pool
+        self.identity = identity
+
+    def plan(self, gate: GateOptions, *, now: datetime | None = None) -> Plan:
+        """The plan this run applies (`StackRun`, `SavedPlanRun`)."""
+        raise NotImplementedError
+
+    @property
+    def home_clients(self) -> AwsClients:
+        return self.pool.clients(self.identity.home)
+
+    def apply(
+        self, plan: Plan, *, on_event: Callable[[ApplyEvent], None], audit: AuditLog | None
+    ) -> ApplyResult:
+        """Run `plan`'s changes through the applier, with the clients of where they go."""
+        elsewhere = sorted(
+            {str(p) for p in map(plan.placement_of, plan.changes) if p != self.identity.home}
+        )
+        if elsewhere:
+            raise KmsplanError(
+                f"the plan has changes for {', '.join(elsewhere)}; this kmsplan applies only "
+                f"in the stack's own account and Region ({self.identity.home}). "
+                "Nothing was changed"
+            )
+        clients = self.home_clients
+        return apply_plan(
+            plan,
+            self.pool.writer(self.identity.home),
+            parallelism=clients.parallelism,
+            # The clients rate-limit every request they send (retries included).
+            limiter=None,
+            on_event=on_event,
+            audit=audit,
+        )
+
+
+class StackRun(Run):
+    """A run for the stack the manifests declare."""
+
+    def __init__(self, pool: ClientPool, identity: Identity, desired: Stack) -> None:
+        super().__init__(pool, identity)
+        self.desired = desired
+
+    def plan(self, gate: GateOptions, *, now: datetime | None = None) -> Plan:
+        """Read live KMS and plan the stack (diff, gate, findings, fingerprint)."""
+        return plan_live(self.home_clients, self.desired, gate, identity=self.identity, now=now)
+
+    def live_policies(self) -> tuple[Stack, dict[str, Mapping[str, Any]]]:
+        """The stack with `${account_id}`/`${region}` resolved, and the live policy of every
+        declared key that exists in KMS (by logical name)."""
+        identity = self.identity
+        state = read_live(
+            self.home_clients, self.desired, identity=(identity.account_id, identity.caller_arn)
+        )
+        resolved = resolve_variables(self.desired, account_id=state.account_id, region=state.region)
+        policies: dict[str, Mapping[str, Any]] = {
+            k.name: k.policy for k in state.keys if k.policy is not None
+        }
+        return resolved, policies
+
+
+class SavedPlanRun(Run):
+    """A run that applies a plan saved by `kmsplan plan --out`."""
+
+    def __init__(self, pool: ClientPool, identity: Identity, path: str, saved: Plan) -> None:
+        super().__init__(pool, identity)
+        self.path = path
+        self.saved = saved
+
+    def plan(self, gate: GateOptions, *, now: datetime | None = None) -> Plan:
+        """The saved plan, if live KMS still matches it."""
+        live = reread(self.saved, self.home_clients, self.identity)
+        check_fresh(self.path, self.saved, live)
+        return self.saved
+
+
+@contextlib.contextmanager
+def open_stack(paths: Sequence[str], aws: AwsSettings, *, intent: Intent) -> Iterator[StackRun]:
+    """Steps 1-4 for the manifests at `paths`; the block runs under the stack lock."""
+    desired = load(list(paths))
+    check_region(desired.region, aws.region, intent=intent)
+    pool = ClientPool(aws)
+    identity = pool.connect(desired.region or aws.region)
+    check_account(desired.account, identity, intent=intent)
+    with stack_lock(desired.name, identity.home):
+        yield StackRun(pool, identity, desired)
+
+
+@contextlib.contextmanager
+def open_saved_plan(path: str, aws: AwsSettings) -> Iterator[SavedPlanRun]:
+    """Steps 1-4 for the plan saved at `path`; the block runs under the stack lock."""
+    saved = planfile.read(path)
+    check_region(saved.region, aws.region, intent=Intent.SAVED_PLAN)
+    pool = ClientPool(aws)
+    identity = pool.connect(saved.region)
+    check_account(saved.account_id, identity, intent=Intent.SAVED_PLAN)
+    with stack_lock(saved.stack, identity.home):
+        yield SavedPlanRun(pool, identity, path, saved)
