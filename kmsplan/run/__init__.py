@@ -10,7 +10,7 @@ parse, open a run (`open_stack`, `open_saved_plan`), render and choose the exit 
 from __future__ import annotations
 
 from kmsplan.run.clients import AwsSettings, ClientPool, Identity
-from kmsplan.run.guards import Intent, check_account, check_region
+from kmsplan.run.guards import Intent, check_account, check_region, check_region_name
 from kmsplan.run.lock import stack_lock
 from kmsplan.run.planning import (
     deletion_candidates,
@@ -31,6 +31,7 @@ __all__ = [
     "StackRun",
     "check_account",
     "check_region",
+    "check_region_name",
     "deletion_candidates",
     "open_saved_plan",
     "open_stack",

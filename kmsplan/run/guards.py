@@ -2,9 +2,11 @@
 and lint --live — so that none of them reads or writes in an account or Region the stack was
 not declared for.
 
-1. `check_region`: ``--region`` may not contradict the Region the stack declares (the
+1. `check_region_name`: ``--region`` follows the rule the manifest's ``region:`` follows (the
+   manifest schema's pattern: one source), before anything is read;
+2. `check_region`: ``--region`` may not contradict the Region the stack declares (the
    manifests' ``region:``, or the Region a saved plan was made for);
-2. `check_account`: once STS has said who the credentials are, the account must be the one the
+3. `check_account`: once STS has said who the credentials are, the account must be the one the
    stack declares (the manifests' ``account:``, or a saved plan's account).
 
 The rule is one; the wording names what the command was about to do (`Intent`).
@@ -13,8 +15,10 @@ The rule is one; the wording names what the command was about to do (`Intent`).
 from __future__ import annotations
 
 import enum
+import re
 
-from kmsplan.errors import RefusedError
+from kmsplan.errors import KmsplanError, RefusedError
+from kmsplan.manifest.schema import PATTERN_TEXT, manifest_schema
 from kmsplan.run.clients import Identity
 
 
@@ -25,6 +29,25 @@ class Intent(enum.Enum):
     APPLY = "apply"  # apply from the manifests
     LINT = "lint"  # lint --live: reads the keys' live policies
     SAVED_PLAN = "saved-plan"  # apply --plan FILE
+
+
+def region_pattern() -> str:
+    """The manifest schema's pattern for ``region:``."""
+    pattern: str = manifest_schema()["properties"]["region"]["pattern"]
+    return pattern
+
+
+def check_region_name(region: str | None, *, source: str = "--region") -> None:
+    """Refuse a Region name (``--region``, a saved plan's) that the manifest schema would
+    refuse as ``region:``."""
+    if region is None:
+        return
+    pattern = region_pattern()
+    if re.search(pattern, region) is None:
+        raise KmsplanError(
+            f"invalid {source} {region!r}: expected {PATTERN_TEXT.get(pattern, pattern)}. "
+            "Nothing was read or changed"
+        )
 
 
 def check_region(declared: str | None, region: str | None, *, intent: Intent) -> None:

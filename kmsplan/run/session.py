@@ -3,15 +3,16 @@
 Like Terraform's local backend run, the run layer takes the steps in a fixed order and hands
 the command a context to work in; the command parses, calls, renders and picks the exit code.
 
-1. load and validate the manifests (every problem is reported before any AWS call), or read
-   a saved plan;
-2. the Region guard (`kmsplan.run.guards`): the stack's Region (the manifests' ``region:``, a
+1. check ``--region`` as the manifest's ``region:`` is checked — before anything is read;
+2. load and validate the manifests (every problem is reported before any AWS call), or read
+   a saved plan (its checksum);
+3. the Region guard (`kmsplan.run.guards`): the stack's Region (the manifests' ``region:``, a
    saved plan's Region), else ``--region``, else the standard chain; a ``--region`` that
    contradicts the stack's is refused;
-3. the clients of the home placement (`ClientPool`), STS identity, the account guard;
-4. the stack lock (`kmsplan.run.lock`), held until the block ends: the live read, the plan,
+4. the clients of the home placement (`ClientPool`), STS identity, the account guard;
+5. the stack lock (`kmsplan.run.lock`), held until the block ends: the live read, the plan,
    the approval prompt and every write happen inside it;
-5. in the block: `StackRun.plan` / `SavedPlanRun.plan` (which reads live KMS again, checks the
+6. in the block: `StackRun.plan` / `SavedPlanRun.plan` (which reads live KMS again, checks the
    fingerprint and the gate), `StackRun.live_policies` (lint), then `Run.apply`.
 """
 
@@ -32,7 +33,7 @@ from kmsplan.model import Stack
 from kmsplan.plan import planfile
 from kmsplan.plan.types import GateOptions, Plan
 from kmsplan.run.clients import AwsSettings, ClientPool, Identity
-from kmsplan.run.guards import Intent, check_account, check_region
+from kmsplan.run.guards import Intent, check_account, check_region, check_region_name
 from kmsplan.run.lock import stack_lock
 from kmsplan.run.planning import plan_live
 from kmsplan.run.saved import check_fresh, reread
@@ -120,7 +121,8 @@ class SavedPlanRun(Run):
 
 @contextlib.contextmanager
 def open_stack(paths: Sequence[str], aws: AwsSettings, *, intent: Intent) -> Iterator[StackRun]:
-    """Steps 1-4 for the manifests at `paths`; the block runs under the stack lock."""
+    """Steps 1-5 for the manifests at `paths`; the block runs under the stack lock."""
+    check_region_name(aws.region)
     desired = load(list(paths))
     check_region(desired.region, aws.region, intent=intent)
     pool = ClientPool(aws)
@@ -132,8 +134,10 @@ def open_stack(paths: Sequence[str], aws: AwsSettings, *, intent: Intent) -> Ite
 
 @contextlib.contextmanager
 def open_saved_plan(path: str, aws: AwsSettings) -> Iterator[SavedPlanRun]:
-    """Steps 1-4 for the plan saved at `path`; the block runs under the stack lock."""
+    """Steps 1-5 for the plan saved at `path`; the block runs under the stack lock."""
+    check_region_name(aws.region)
     saved = planfile.read(path)
+    check_region_name(saved.region, source="Region in the saved plan")
     check_region(saved.region, aws.region, intent=Intent.SAVED_PLAN)
     pool = ClientPool(aws)
     identity = pool.connect(saved.region)

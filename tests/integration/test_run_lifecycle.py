@@ -150,3 +150,44 @@ def test_lint_live_reads_the_region_the_manifest_declares(
                              str(manifest))
     assert code == 0, out + err
     assert steps == [f"lock shop {ACCOUNT}/eu-west-1", "unlock"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["plan"],
+        ["apply", "--auto-approve"],
+        ["lint", "--live"],
+        ["apply", "--plan", "PLAN", "--auto-approve"],
+    ],
+    ids=["plan", "apply", "lint-live", "apply-saved-plan"],
+)
+@pytest.mark.parametrize("region", ["mars-1", "US-EAST-1", "us-east-1a", ""])
+def test_an_invalid_region_flag_is_refused_before_any_aws_call(
+    tmp_path: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+    steps: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    region: str,
+) -> None:
+    from kmsplan.run import clients as run_clients
+
+    def no_aws(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no AWS client may be created")
+
+    manifest = write_manifest(tmp_path / "m.yaml", "shop", KEYS)
+    saved = tmp_path / "plan.json"
+    assert kmsplan(capsys, endpoint, "plan", str(manifest), "--out", str(saved))[0] == 0
+    monkeypatch.setattr(run_clients.AwsClients, "create", no_aws)
+    args = [str(saved) if a == "PLAN" else a for a in command]
+    if "--plan" not in command:
+        args.append(str(manifest))
+    code, out, err = kmsplan(capsys, endpoint, *args, "--region", region)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: invalid --region {region!r}: expected a Region name such as eu-west-1. "
+        "Nothing was read or changed\n"
+    )
+    assert stack_keys(endpoint, "shop") == {}

@@ -5,6 +5,8 @@ tests/integration."""
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import pytest
 from builders import ACCOUNT, NOW, desired_key, grant, live_key, live_state, stack, user_policy
@@ -19,6 +21,7 @@ from kmsplan.run import (
     Intent,
     check_account,
     check_region,
+    check_region_name,
     deletion_candidates,
     principals_to_check,
 )
@@ -107,3 +110,36 @@ def test_exit_codes() -> None:
     assert blocked.blocked
     assert [int(exit_code(p, detailed=True)) for p in (clean, changes, blocked)] == [0, 2, 3]
     assert [int(exit_code(p, detailed=False)) for p in (clean, changes, blocked)] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "region",
+    ["eu-west-1", "us-gov-west-1", "cn-north-1", "ap-southeast-4", "mars-1", "EU-WEST-1",
+     "eu-west", "eu-west-1 ", "eu_west_1", "1-eu-west", ""],
+)
+def test_region_flag_follows_the_rule_of_the_manifests_region(
+    region: str, tmp_path: Path
+) -> None:
+    from kmsplan.errors import KmsplanError, ValidationFailed
+    from kmsplan.manifest import load
+
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        json.dumps({"version": 1, "stack": "s", "region": region, "keys": {}}), encoding="utf-8"
+    )
+    try:
+        load([str(manifest)])
+        manifest_accepts = True
+    except ValidationFailed:
+        manifest_accepts = False
+    try:
+        check_region_name(region)
+        flag_accepted = True
+    except KmsplanError as exc:
+        flag_accepted = False
+        assert str(exc) == (
+            f"invalid --region {region!r}: expected a Region name such as eu-west-1. "
+            "Nothing was read or changed"
+        )
+    assert flag_accepted == manifest_accepts
+    assert check_region_name(None) is None
