@@ -7,7 +7,10 @@ before its first write when:
   change, why, and the flag or change that unblocks it — the same plan with `--detailed-exitcode`
   exits 3 from `kmsplan plan`);
 - there is no approval: stdin is not a terminal and `--auto-approve` was not given (exit 1);
-- `--plan FILE` is stale: live KMS changed since the plan was saved (exit 1, naming what).
+- `--plan FILE` was changed after `plan --out` saved it (its checksum), or is stale: live KMS
+  changed since the plan was saved (exit 1, naming what);
+- `--plan FILE` has a change the safety gate blocks when judged again now, against live KMS
+  read again and with the gate flags given to apply — never those stored in the file.
 
 Exit 0 when everything was applied (or there was nothing to do), 1 when any change failed —
 with what was done and what was not; re-running apply converges.
@@ -32,7 +35,7 @@ from kmsplan.audit import AuditLog
 from kmsplan.errors import ExitCode, KmsplanError, RefusedError
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options
 from kmsplan.plan.actions import ACTIONS, words_for
-from kmsplan.plan.types import GateOptions, Plan
+from kmsplan.plan.types import Plan
 from kmsplan.render.terminal import terminal_safe
 
 if TYPE_CHECKING:
@@ -53,7 +56,10 @@ CONVERGE_HINT = (
     "plan_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Apply a plan saved by `kmsplan plan --out`, if live KMS still matches it.",
+    help=(
+        "Apply a plan saved by `kmsplan plan --out`, if it is unchanged, live KMS still "
+        "matches it and the gate, with this command's flags, blocks nothing."
+    ),
 )
 @click.option(
     "--log",
@@ -81,8 +87,13 @@ def command(
 
     Shows the plan and asks for 'yes' (--auto-approve skips the question; without a terminal
     it is required). Refuses the whole run, before any change, when the safety gate blocks
-    anything in the plan. With --plan FILE, applies a saved plan only if live KMS still
-    matches it (PATH... is then not given: the saved plan carries its stack and gate flags).
+    anything in the plan.
+
+    With --plan FILE (instead of PATH...), applies a plan saved by `kmsplan plan --out`: only
+    if the file is unchanged (its checksum), live KMS still matches it, and the safety gate,
+    run again against live KMS with the gate flags given to this command, blocks nothing.
+    The flags and verdicts stored in the file do not count: a deletion needs --allow-delete
+    here too.
 
     Exit codes: 0 applied (or nothing to do); 1 refused, or a change failed.
     """
@@ -97,11 +108,6 @@ def command(
     if plan_file is not None:
         if paths:
             raise click.UsageError("give either PATH... or --plan FILE, not both")
-        if gate != GateOptions():
-            raise click.UsageError(
-                "the gate flags of a saved plan are the ones it was planned with; "
-                "plan again with the flags you want instead of passing them to apply --plan"
-            )
         opened = open_saved_plan(plan_file, aws)
     else:
         if not paths:

@@ -30,7 +30,10 @@ FORMATS = ("text", "json", "markdown")
     "--out",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
-    help="Save the plan, with a fingerprint of the live state, for `kmsplan apply --plan`.",
+    help=(
+        "Save the plan, with a fingerprint of the live state and a checksum, for "
+        "`kmsplan apply --plan`."
+    ),
 )
 @click.option(
     "--detailed-exitcode",

@@ -4,21 +4,31 @@ run and what would unblock it.
 
 The gate judges the calls exactly as they will be sent (the ScheduleKeyDeletion window, the
 Policy text, the BypassPolicyLockoutSafetyCheck flag), so what it approved is what apply does.
-The applier checks the deletion rules again right before it writes.
+`apply --plan` judges a saved plan's calls again with `recheck` (live state read again, apply's
+own flags), and the applier checks the deletion rules once more right before it writes.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from kmsplan import kmsspec
 from kmsplan.errors import PolicyError
 from kmsplan.model import TAG_PROTECTION, Key, LastUsage, LiveState, Stack
-from kmsplan.plan.types import Action, ApiCall, Change, GateBlock, GateOptions, Resource
+from kmsplan.plan.types import (
+    Action,
+    ApiCall,
+    Change,
+    GateBlock,
+    GateOptions,
+    Resource,
+    is_ref,
+)
 from kmsplan.policy.document import Policy, parse_policy
 from kmsplan.policy.lockout import lockout_reason
 from kmsplan.policy.principals import (
@@ -397,3 +407,121 @@ def _unique_id_warnings(live: LiveState) -> list[str]:
                 "role does not restore it; put the policy again)"
             )
     return warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# Apply time: the changes of a saved plan, judged again
+
+
+def recheck(
+    changes: Sequence[Change],
+    *,
+    stack: str,
+    live: LiveState,
+    gate: GateOptions,
+    now: datetime,
+) -> tuple[Change, ...]:
+    """The gate again, at apply time, for the changes of a saved plan (order kept).
+
+    A saved plan is a file that may have passed through other hands, so nothing it says about
+    the gate counts: its verdicts are dropped, and the rules judge the calls exactly as they
+    will be sent against `live` (read again by apply) with `gate` (apply's own flags). Where a
+    plan-time rule takes a fact from the change rather than from KMS, the fact comes from
+    `live` here: an alias's current target. And a rule only a file needs: every call must
+    address a key of stack `stack` as read now, or a key the plan itself creates.
+    """
+    targets = {a.name: a.target_key_id for a in live.aliases}
+    judged = [replace(c, blocked=(), before=_live_before(c, targets)) for c in changes]
+    context = _Context(desired=Stack(name=stack), live=live, gate=gate, now=now)
+    gated, _ = check(judged, desired=context.desired, live=live, gate=gate, now=now)
+    creates = {
+        str(c.address) for c in changes if any(call.operation == "CreateKey" for call in c.calls)
+    }
+    result = []
+    for change, judgement in zip(changes, gated, strict=True):
+        blocks = (*judgement.blocked, *_outside_stack(change, context, creates, targets))
+        result.append(replace(change, blocked=blocks))
+    return tuple(result)
+
+
+def _live_before(change: Change, targets: dict[str, str | None]) -> Mapping[str, Any] | None:
+    """An alias change's `before` with the alias's target as KMS has it now."""
+    names = {
+        call.params.get("AliasName")
+        for call in change.calls
+        if call.operation in ("UpdateAlias", "DeleteAlias")
+    }
+    name = next(iter(names), None) if len(names) == 1 else None
+    if change.resource is not Resource.ALIAS or not isinstance(name, str):
+        return change.before
+    return {**(change.before or {}), "target_key_id": targets.get(name)}
+
+
+def _outside_stack(
+    change: Change, ctx: _Context, creates: set[str], targets: dict[str, str | None]
+) -> list[GateBlock]:
+    blocks = []
+    for call in change.calls:
+        where = f"{change.address}: {call.operation}"
+        for param in ("KeyId", "TargetKeyId"):
+            if param not in call.params:
+                continue
+            value = call.params[param]
+            if is_ref(value):
+                if value["$ref"] in creates:
+                    continue
+                what = f"{value['$ref']}, which creates no key"
+            elif isinstance(value, str) and _bare_key_id(value) in ctx.by_id:
+                continue
+            else:
+                what = f"key {value!r}, which is not a key of stack {ctx.desired.name}"
+            blocks.append(
+                GateBlock(
+                    rule="outside-stack",
+                    reason=f"{where}: {param} is {what}",
+                    unblock="plan again (kmsplan plan --out) and apply that plan",
+                )
+            )
+        alias = call.params.get("AliasName")
+        if call.operation != "DeleteAlias" or not isinstance(alias, str):
+            continue
+        current = targets.get(alias)
+        if current is None or current in ctx.by_id:
+            continue
+        moved = any(
+            c.operation == "CreateAlias" and c.params.get("AliasName") == alias
+            for c in change.calls
+        )
+        if not moved:
+            # The differ deletes an alias held outside the stack only to move it here.
+            blocks.append(
+                GateBlock(
+                    rule="outside-stack",
+                    reason=(
+                        f"{where}: {alias} points at key {current}, which is not a key of "
+                        f"stack {ctx.desired.name}, and the change does not move it here"
+                    ),
+                    unblock="plan again (kmsplan plan --out) and apply that plan",
+                )
+            )
+        elif not ctx.gate.allow_alias_takeover:
+            blocks.append(
+                GateBlock(
+                    rule="alias-takeover",
+                    reason=(
+                        f"{where}: {alias} points at key {current}, which is not a key of "
+                        f"stack {ctx.desired.name}; deleting it would take it from whoever "
+                        "uses that key"
+                    ),
+                    unblock=(
+                        "re-run with --allow-alias-takeover if the alias should move to "
+                        "this stack"
+                    ),
+                )
+            )
+    return blocks
+
+
+def _bare_key_id(value: str) -> str:
+    """`arn:aws:kms:REGION:ACCOUNT:key/ID` -> `ID`; anything else unchanged."""
+    return value.rsplit(":key/", 1)[1] if value.startswith("arn:") and ":key/" in value else value

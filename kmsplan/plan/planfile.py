@@ -6,6 +6,12 @@ read is what apply runs. kmsplan keeps no state file, so a saved plan also recor
 fingerprint of every live object it was computed from: `apply --plan` re-reads live KMS,
 fingerprints it the same way, and refuses when `stale_objects` names anything that changed —
 including a change made out of band, which a state serial would miss.
+
+A saved plan also carries a ``checksum`` of its own content (sha256 over the canonical JSON of
+the document without the checksum): a plan edited after `plan --out` wrote it is refused. The
+checksum catches edits, not an adversary, who can compute it too: apply therefore trusts
+nothing in the file it can establish itself, and judges the plan's calls again with its own
+gate flags against live KMS read again (`kmsplan.run.saved`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from kmsplan.errors import KmsplanError
 from kmsplan.model import Grant, Key, LiveState
 from kmsplan.plan.serialize import PlanFormatError, plan_from_dict, plan_to_dict
-from kmsplan.plan.types import Plan
+from kmsplan.plan.types import FORMAT_VERSION, Plan
 
 __all__ = [
     "PlanFormatError",
@@ -32,18 +38,45 @@ __all__ = [
 ]
 
 
+CHECKSUM = "checksum"
+CHECKSUM_PREFIX = "sha256:"
+
+
 def dumps(plan: Plan) -> str:
-    """The saved-plan document: the public JSON form of the plan, pretty-printed."""
-    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    """The saved-plan document: the public JSON form of the plan and its checksum,
+    pretty-printed."""
+    document = plan_to_dict(plan)
+    document[CHECKSUM] = checksum(document)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of `document` without its checksum member."""
+    return CHECKSUM_PREFIX + digest({k: v for k, v in document.items() if k != CHECKSUM})
 
 
 def loads(text: str) -> Plan:
     """Read a saved plan. Raises PlanFormatError (a KmsplanError) for text that is not JSON, an
-    unknown ``format_version`` or a document of the wrong shape."""
+    unknown ``format_version``, a document of the wrong shape, or one whose content does not
+    match its checksum."""
     try:
         document = json.loads(text)
     except ValueError as exc:
         raise PlanFormatError(f"plan document: not JSON: {exc}") from None
+    # A document of a format this kmsplan reads is checked against its checksum before its
+    # shape: an edited plan is reported as edited, whatever the edit broke.
+    if isinstance(document, dict) and document.get("format_version") == FORMAT_VERSION:
+        recorded = document.get(CHECKSUM)
+        if recorded is None:
+            raise PlanFormatError(
+                "plan document: no checksum: save the plan with kmsplan plan --out. "
+                "Nothing was changed"
+            )
+        if recorded != checksum(document):
+            raise PlanFormatError(
+                "plan document: the content does not match its checksum: the plan was changed "
+                "after kmsplan plan --out saved it; plan again. Nothing was changed"
+            )
     return plan_from_dict(document)
 
 

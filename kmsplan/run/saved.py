@@ -12,13 +12,16 @@ nothing in it that it can establish itself:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from datetime import datetime, timezone
 
 from kmsplan.aws.client import AwsClients
 from kmsplan.aws.reader import read_live
 from kmsplan.errors import PolicyError, RefusedError
 from kmsplan.model import Key, LiveState, Stack
+from kmsplan.plan import gate as safety_gate
 from kmsplan.plan.planfile import fingerprint, stale_objects
-from kmsplan.plan.types import Action, Plan
+from kmsplan.plan.types import Action, GateOptions, Plan
 from kmsplan.policy.principals import same_account_iam_principals
 from kmsplan.run.clients import Identity
 from kmsplan.run.planning import same_account_iam, with_usage
@@ -91,3 +94,18 @@ def check_fresh(path: str, plan: Plan, live: LiveState) -> None:
             f"stale plan: live KMS changed since {path} was saved ({shown}); "
             "run kmsplan plan again. Nothing was changed"
         )
+
+
+def regate(
+    plan: Plan, live: LiveState, gate: GateOptions, *, now: datetime | None = None
+) -> Plan:
+    """The plan with the gate's verdicts of now (`live`, apply's flags `gate`) in place of the
+    file's, and apply's flags as the plan's."""
+    changes = safety_gate.recheck(
+        plan.changes,
+        stack=plan.stack,
+        live=live,
+        gate=gate,
+        now=now or datetime.now(timezone.utc),
+    )
+    return dataclasses.replace(plan, changes=changes, gate=gate)

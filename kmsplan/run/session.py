@@ -5,7 +5,7 @@ the command a context to work in; the command parses, calls, renders and picks t
 
 1. check ``--region`` as the manifest's ``region:`` is checked — before anything is read;
 2. load and validate the manifests (every problem is reported before any AWS call), or read
-   a saved plan (its checksum);
+   a saved plan (refused unless its content matches its checksum);
 3. the Region guard (`kmsplan.run.guards`): the stack's Region (the manifests' ``region:``, a
    saved plan's Region), else ``--region``, else the standard chain; a ``--region`` that
    contradicts the stack's is refused;
@@ -36,7 +36,7 @@ from kmsplan.run.clients import AwsSettings, ClientPool, Identity
 from kmsplan.run.guards import Intent, check_account, check_region, check_region_name
 from kmsplan.run.lock import stack_lock
 from kmsplan.run.planning import plan_live
-from kmsplan.run.saved import check_fresh, reread
+from kmsplan.run.saved import check_fresh, regate, reread
 
 
 class Run:
@@ -113,10 +113,11 @@ class SavedPlanRun(Run):
         self.saved = saved
 
     def plan(self, gate: GateOptions, *, now: datetime | None = None) -> Plan:
-        """The saved plan, if live KMS still matches it."""
+        """The saved plan, if live KMS still matches it, judged again by the safety gate
+        against what was read now with apply's own flags `gate`."""
         live = reread(self.saved, self.home_clients, self.identity)
         check_fresh(self.path, self.saved, live)
-        return self.saved
+        return regate(self.saved, live, gate, now=now)
 
 
 @contextlib.contextmanager

@@ -501,18 +501,6 @@ def test_a_saved_plan_of_an_unknown_format_version_is_refused(
     assert stack_keys(endpoint, "shop") == {}
 
 
-def test_gate_flags_cannot_be_changed_when_applying_a_saved_plan(
-    tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    saved = tmp_path / "plan.json"
-    saved.write_text("{}")
-    code, _, err = kmsplan(
-        capsys, endpoint, "apply", "--plan", str(saved), "--allow-delete", "--auto-approve"
-    )
-    assert code == 1
-    assert "the gate flags of a saved plan are the ones it was planned with" in err
-
-
 def test_audit_log_gets_one_line_per_call(
     tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
