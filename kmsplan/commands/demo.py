@@ -152,7 +152,7 @@ def run_demo(all_stacks: list[Path], endpoint: str) -> None:
     _step(3, "Apply", "Make the changes (approval is automatic in the demo).")
     for stack_path in stacks:
         _say(f"-- stack {plans[stack_path].stack} ({stack_path})")
-        _apply(plans[stack_path], endpoint)
+        _apply(plans[stack_path], stack_path, endpoint)
 
     _step(4, "Plan again", "After an apply, a plan of the same manifests shows no changes.")
     for stack_path in stacks:
@@ -198,21 +198,16 @@ def _plan(path: Path, endpoint: str, gate: GateOptions | None = None) -> Plan:
         return session.plan(gate or GateOptions())
 
 
-def _apply(plan: Plan, endpoint: str) -> None:
-    from kmsplan.apply import apply_plan
-    from kmsplan.aws.client import AwsClients
+def _apply(plan: Plan, path: Path, endpoint: str) -> None:
     from kmsplan.commands.apply import progress_line, report
     from kmsplan.local_kms import REGION
+    from kmsplan.run import AwsSettings, Intent, open_stack
 
-    clients = AwsClients.create(profile=None, region=REGION, endpoint_url=endpoint, parallelism=4)
-    result = apply_plan(
-        plan,
-        clients.kms,
-        parallelism=4,
-        limiter=None,
-        on_event=lambda event: _say(progress_line(event)),
-        audit=None,
-    )
+    aws = AwsSettings(region=REGION, endpoint_url=endpoint, parallelism=4)
+    with open_stack([str(path)], aws, intent=Intent.APPLY) as session:
+        result = session.apply(
+            plan, on_event=lambda event: _say(progress_line(event)), audit=None
+        )
     _say(report(result).lstrip("\n"))
     if not result.ok:
         raise DemoFailed(f"demo failed: apply of stack {plan.stack} did not complete")
