@@ -427,11 +427,12 @@ def recheck(
     the gate counts: its verdicts are dropped, and the rules judge the calls exactly as they
     will be sent against `live` (read again by apply) with `gate` (apply's own flags). Where a
     plan-time rule takes a fact from the change rather than from KMS, the fact comes from
-    `live` here: an alias's current target. And a rule only a file needs: every call must
-    address a key of stack `stack` as read now, or a key the plan itself creates.
+    `live` or the calls here: an alias's current target, whether a change schedules a deletion
+    or moves an alias. And a rule only a file needs: every call must address a key of stack
+    `stack` as read now, or a key the plan itself creates.
     """
     targets = {a.name: a.target_key_id for a in live.aliases}
-    judged = [replace(c, blocked=(), before=_live_before(c, targets)) for c in changes]
+    judged = [_judged(c, targets) for c in changes]
     context = _Context(desired=Stack(name=stack), live=live, gate=gate, now=now)
     gated, _ = check(judged, desired=context.desired, live=live, gate=gate, now=now)
     creates = {
@@ -442,6 +443,22 @@ def recheck(
         blocks = (*judgement.blocked, *_outside_stack(change, context, creates, targets))
         result.append(replace(change, blocked=blocks))
     return tuple(result)
+
+
+def _judged(change: Change, targets: dict[str, str | None]) -> Change:
+    """`change` as the rules see it at apply time: no verdicts; its action and resource taken
+    from its calls where they matter to a rule (the file's labels are claims too); an alias's
+    target from live KMS."""
+    operations = {call.operation for call in change.calls}
+    judged = replace(
+        change,
+        blocked=(),
+        action=Action.DELETE if "ScheduleKeyDeletion" in operations else change.action,
+        resource=(
+            Resource.ALIAS if operations & {"UpdateAlias", "DeleteAlias"} else change.resource
+        ),
+    )
+    return replace(judged, before=_live_before(judged, targets))
 
 
 def _live_before(change: Change, targets: dict[str, str | None]) -> Mapping[str, Any] | None:

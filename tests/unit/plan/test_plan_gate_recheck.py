@@ -212,3 +212,24 @@ def test_a_lockout_policy_slipped_into_a_saved_plan_is_blocked() -> None:
     assert rechecked((kept,), ALLOW) == {"key.kept": ["lockout"]}
     fine = with_call(kept, 0, Policy=json.dumps(user_policy(f"arn:aws:iam::{ACCOUNT}:role/x")))
     assert rechecked((fine,), ALLOW) == {}
+
+
+def test_relabelling_a_change_does_not_hide_it_from_the_rules() -> None:
+    only_gone = live_state(
+        live_key(desired_key("gone"), protected=False), last_usage={"gone": never_used()}
+    )
+    gone = change_at(saved_plan(ALLOW), "key.gone")
+    as_update = dataclasses.replace(gone, action=Action.UPDATE)
+    judged = recheck((as_update,), stack="payments", live=only_gone, gate=ALLOW, now=NOW)
+    assert [b.rule for b in judged[0].blocked] == ["mass-deletion"]
+    assert judged[0].action is Action.UPDATE  # what is shown is the file's; only judged anew
+
+    takeover = Change(
+        address="key.kept",
+        resource=Resource.KEY,
+        action=Action.UPDATE,
+        key="kept",
+        calls=(ApiCall(operation="UpdateAlias",
+                       params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")}),),
+    )
+    assert rechecked((takeover,)) == {"key.kept": ["alias-takeover"]}
