@@ -67,7 +67,8 @@ class GateBlock:
     """Why the safety gate blocks a change, and what would unblock it."""
 
     rule: str  # stable id: "deletion-protection", "allow-delete", "usage", "window",
-    #            "mass-deletion", "immutable", "alias-takeover", "lockout", "account"
+    #            "mass-deletion", "immutable", "alias-takeover", "lockout", "account",
+    #            "outside-stack" (a saved plan's call on a key the stack does not hold)
     reason: str
     unblock: str
 
@@ -122,7 +123,8 @@ class Change:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GateOptions:
-    """The run's gate flags; `plan` and `apply` take the same ones, and a saved plan keeps them."""
+    """The run's gate flags; `plan` and `apply` take the same ones. A saved plan records the
+    flags it was planned with, for reviewers; `apply --plan` judges it again with its own."""
 
     allow_delete: bool = False
     allow_delete_all: bool = False
