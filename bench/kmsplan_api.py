@@ -101,10 +101,11 @@ def diff(stack: Stack, live: LiveState) -> Plan:
 
 def apply(aws: Any, plan_: Plan) -> ApplyOutcome:
     from kmsplan.apply import ChangeStatus, apply_plan
+    from kmsplan.aws.writer import writers_for
 
     result = apply_plan(
-        plan_, aws.kms, parallelism=aws.parallelism, limiter=None,
-        on_event=lambda _event: None, audit=None,
+        plan_, writers_for({plan_.placement: aws.kms}), parallelism=aws.parallelism,
+        limiter=None, on_event=lambda _event: None, audit=None,
     )
     failed = result.with_status(ChangeStatus.FAILED)
     return ApplyOutcome(

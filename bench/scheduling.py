@@ -1,12 +1,12 @@
 """What ordering and scheduling cost, without KMS: plans of 1,000 to 10,000 changes applied
-through a KMS client that answers every call at once.
+through a KMS writer that answers every call at once.
 
     python -m bench.scheduling [--sizes 1000,4000,8000,10000] [--repeat 3]
 
 Each plan has, per logical key, an update of the key, an alias and a grant created after it,
 and the key's trailing disable after its grant; one key in ten is deleted instead (every key
 deletion waits for every other change). Printed per size: building the plan graph and its
-topological order (what the differ does), and the whole apply with the no-op client (the
+topological order (what the differ does), and the whole apply with the no-op writer (the
 applier's walk of the graph, its threads and its per-call bookkeeping). Linear scheduling
 means the time per change stays flat as the plan grows.
 """
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from kmsplan.apply import apply_plan
+from kmsplan.aws.writer import Answer
 from kmsplan.model import TAG_PROTECTION, TAG_STACK
 from kmsplan.plan.graph import PlanGraph
 from kmsplan.plan.types import (
@@ -35,38 +36,26 @@ from kmsplan.plan.types import (
 STACK = "bench"
 
 
-class _Events:
-    def register_first(self, *args: Any, **kwargs: Any) -> None:
-        pass
+class NoOpWriter:
+    """A KMS writer that answers every call at once, with what the applier reads back."""
 
-    register = register_first
-
-
-class _Meta:
-    events = _Events()
-
-
-class NoOpKms:
-    """A KMS client that answers every call at once, with what the applier reads back."""
-
-    meta = _Meta()
-
-    def __getattr__(self, method: str) -> Callable[..., dict[str, Any]]:
-        def answer(**params: Any) -> dict[str, Any]:
-            if method == "list_resource_tags":
-                return {
+    def call(self, operation: str, params: Mapping[str, Any]) -> Answer:
+        if operation == "ListResourceTags":
+            return Answer(
+                body={
                     "Tags": [
                         {"TagKey": TAG_STACK, "TagValue": STACK},
                         {"TagKey": TAG_PROTECTION, "TagValue": "false"},
                     ]
                 }
-            if method == "describe_key":
-                return {"KeyMetadata": {"KeyId": params["KeyId"], "KeyState": "PendingDeletion"}}
-            if method == "list_grants":
-                return {"Grants": []}
-            return {}
-
-        return answer
+            )
+        if operation == "DescribeKey":
+            return Answer(
+                body={"KeyMetadata": {"KeyId": params["KeyId"], "KeyState": "PendingDeletion"}}
+            )
+        if operation == "ListGrants":
+            return Answer(body={"Grants": []})
+        return Answer()
 
 
 def plan_of(size: int) -> Plan:
@@ -151,9 +140,10 @@ def measure(size: int, *, parallelism: int = 16) -> tuple[float, float, int]:
     PlanGraph(plan.changes).topological_order()
     ordered = time.perf_counter() - started
     started = time.perf_counter()
+    writer = NoOpWriter()
     result = apply_plan(
         plan,
-        NoOpKms(),
+        lambda _placement: writer,
         parallelism=parallelism,
         limiter=None,
         on_event=lambda event: None,

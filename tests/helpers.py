@@ -72,3 +72,39 @@ def refuse_on_disabled_key(kms: Any, refused: list[str], *, reader: Any = None) 
             )
 
     kms.meta.events.register("before-parameter-build.kms", before_parameter_build)
+
+
+# ---- scripted answers ----------------------------------------------------------------------
+
+
+def http_answer(status: int, body: bytes) -> Any:
+    """An HTTP answer as botocore receives it, for a `before-send` hook to return."""
+    from botocore.awsrequest import AWSResponse
+
+    return AWSResponse("https://kms.us-east-1.amazonaws.com/", status, {}, _RawBody(body))
+
+
+class _RawBody:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def scripted_kms_client(answers: list[tuple[int, bytes]], sent: list[str]) -> Any:
+    """A KMS client (standard retries, 5 attempts) whose requests never leave the process:
+    each is answered from `answers` in order, and its operation appended to `sent`."""
+    kms = boto3.client(
+        "kms",
+        region_name=REGION,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 5}),
+    )
+
+    def answer(request: Any, **_: Any) -> Any:
+        sent.append(request.headers["X-Amz-Target"].decode().split(".")[-1])
+        status, body = answers.pop(0)
+        return http_answer(status, body)
+
+    kms.meta.events.register("before-send.kms", answer)
+    return kms

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from kmsplan.apply.calls import WRITE_OPERATIONS, Limiter, bare_key_id, grant_matches
 from kmsplan.apply.executor import apply_plan, check_plan, dependencies
-from kmsplan.apply.guard import AmbiguousOutcome
 from kmsplan.apply.result import ApplyEvent, ApplyResult, ChangeOutcome, ChangeStatus, EventKind
 from kmsplan.apply.retry import NO_WAIT, RetryPolicy
+from kmsplan.aws.writer import AmbiguousOutcome
 
 __all__ = [
     "NO_WAIT",

@@ -1,8 +1,9 @@
 """How each KMS call of a plan is made so that re-running it is always safe.
 
-A plan says which calls to make; this module decides how. Every call goes through the rate
-limiter and into the audit log. Each write is made so that a repeat of it, after a crash or a
-lost answer, does not change the outcome:
+A plan says which calls to make; this module decides how. Every call goes through the writer
+of the change's account and Region (kmsplan.aws.writer: the port to KMS, which answers in
+kmsplan's own errors), the rate limiter and into the audit log. Each write is made so that a
+repeat of it, after a crash or a lost answer, does not change the outcome:
 
 - CreateKey is never retried blindly (see `guard`): after an ambiguous answer the key is
   looked up by its identity tags and adopted if it exists.
@@ -18,17 +19,16 @@ lost answer, does not change the outcome:
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from kmsplan.apply.guard import AmbiguousOutcome
 from kmsplan.apply.result import ChangeOutcome, ChangeStatus
 from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
-from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState
-from kmsplan.plan.types import Change, is_ref
+from kmsplan.aws.writer import AmbiguousOutcome, KmsCallError, RequestFailed, Writer
+from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState, Placement
+from kmsplan.plan.types import Change, Plan, is_ref
 
 # Every operation a plan may ask the applier to make. Anything else is refused up front.
 WRITE_OPERATIONS = frozenset(
@@ -84,36 +84,18 @@ class Stopped(Exception):
     """The run is being abandoned; no further call is made."""
 
 
-class KmsCallError(Exception):
-    """KMS answered a call with an error (botocore's ClientError, by the time we see it)."""
-
-    def __init__(
-        self, operation: str, code: str, message: str, request_id: str | None = None
-    ) -> None:
-        self.operation = operation
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-        super().__init__(f"{operation}: {code}: {message}")
-
-
-def _as_kms_error(operation: str, exc: Exception) -> KmsCallError | None:
-    """botocore's ClientError, recognised by its shape: only kmsplan.aws imports botocore."""
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):
-        return None
-    error = response["Error"]
-    return KmsCallError(
-        operation,
-        str(error.get("Code") or "Unknown"),
-        str(error.get("Message") or ""),
-        _request_id(response),
-    )
-
-
-def method_name(operation: str) -> str:
-    """ "ListResourceTags" -> "list_resource_tags" (boto3's method for a KMS operation)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+def writer_per_change(
+    plan: Plan, writers: Callable[[Placement], Writer]
+) -> Callable[[Change], Writer]:
+    """The writer of each change's placement (`plan.placement_of`). Every placement of the
+    plan gets its writer here, before any call: one the run has no clients for stops the
+    apply before its first write."""
+    by_placement: dict[Placement, Writer] = {}
+    for change in plan.changes:
+        placement = plan.placement_of(change)
+        if placement not in by_placement:
+            by_placement[placement] = writers(placement)
+    return lambda change: by_placement[plan.placement_of(change)]
 
 
 def bare_key_id(value: str) -> str:
@@ -121,12 +103,6 @@ def bare_key_id(value: str) -> str:
     if value.startswith("arn:") and ":key/" in value:
         return value.rsplit(":key/", 1)[1]
     return value
-
-
-def _request_id(response: Mapping[str, Any]) -> str | None:
-    metadata = response.get("ResponseMetadata") or {}
-    value = metadata.get("RequestId")
-    return str(value) if value else None
 
 
 def _constraints(value: Any) -> Any:
@@ -145,11 +121,12 @@ def grant_matches(live: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
 
 
 class ChangeRunner:
-    """Runs the calls of changes against one KMS client; shared by the worker threads."""
+    """Runs the calls of changes, each through the writer of its placement; shared by the
+    worker threads."""
 
     def __init__(
         self,
-        kms: Any,
+        writer_for: Callable[[Change], Writer],
         *,
         stack: str,
         limiter: Limiter | None,
@@ -158,7 +135,7 @@ class ChangeRunner:
         gate_recheck: bool,
         notify: Callable[[Change, str], None],
     ) -> None:
-        self._kms = kms
+        self._writer_for = writer_for
         self._stack = stack
         self._limiter = limiter
         self._audit = audit
@@ -274,27 +251,26 @@ class ChangeRunner:
     # ---- one API call ----------------------------------------------------------------
 
     def _call(self, change: Change, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """One API call: rate-limited, audited, errors raised as botocore raises them."""
+        """One API call through the change's writer: rate-limited, audited; raises the
+        writer's errors, or CallFailed when it gets no answer."""
         if self.stop.is_set():
             raise Stopped
         if self._limiter is not None:
             self._limiter.acquire(operation)
-        method = getattr(self._kms, method_name(operation))
         try:
-            response: dict[str, Any] = method(**params)
+            answer = self._writer_for(change).call(operation, params)
         except AmbiguousOutcome:
             self._record(change, operation, params, "error", None, "AmbiguousOutcome")
             raise
-        except Exception as exc:
-            error = _as_kms_error(operation, exc)
-            if error is not None:
-                self._record(change, operation, params, "error", error.request_id, error.code)
-                raise error from exc
+        except KmsCallError as exc:
+            self._record(change, operation, params, "error", exc.request_id, exc.code)
+            raise
+        except RequestFailed as exc:
             # Connection errors that outlived botocore's retries, invalid parameters.
-            self._record(change, operation, params, "error", None, type(exc).__name__)
-            raise CallFailed(operation, type(exc).__name__, str(exc)) from exc
-        self._record(change, operation, params, "ok", _request_id(response), None, response)
-        return response
+            self._record(change, operation, params, "error", None, exc.reason)
+            raise CallFailed(operation, exc.reason, exc.message) from exc
+        self._record(change, operation, params, "ok", answer.request_id, None, answer.body)
+        return answer.body
 
     def _record(
         self,

@@ -12,10 +12,14 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
 
-from kmsplan.apply import guard
-from kmsplan.apply.calls import WRITE_OPERATIONS, ChangeRunner, Limiter, Stopped
+from kmsplan.apply.calls import (
+    WRITE_OPERATIONS,
+    ChangeRunner,
+    Limiter,
+    Stopped,
+    writer_per_change,
+)
 from kmsplan.apply.result import (
     ApplyEvent,
     ApplyResult,
@@ -25,9 +29,10 @@ from kmsplan.apply.result import (
 )
 from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
+from kmsplan.aws.writer import Writer
 from kmsplan.errors import RefusedError
 from kmsplan.kmsspec import DELETION_WINDOW_MAX_DAYS, DELETION_WINDOW_MIN_DAYS
-from kmsplan.model import TAG_KEY, TAG_STACK
+from kmsplan.model import TAG_KEY, TAG_STACK, Placement
 from kmsplan.plan.graph import BARRIER, PlanGraph, refs_in
 from kmsplan.plan.types import Change, Plan
 
@@ -105,7 +110,7 @@ def check_plan(plan: Plan) -> None:
 
 def apply_plan(
     plan: Plan,
-    kms: Any,
+    writers: Callable[[Placement], Writer],
     *,
     parallelism: int,
     limiter: Limiter | None,
@@ -114,16 +119,17 @@ def apply_plan(
     gate_recheck: bool = True,
     retry: RetryPolicy | None = None,
 ) -> ApplyResult:
-    """Make the plan's calls on `kms` (a boto3 KMS client) and report what happened.
+    """Make the plan's calls, each change's through `writers(plan.placement_of(change))`, and
+    report what happened.
 
     At most `parallelism` changes run at once, each as soon as the changes it depends on are
     done. `limiter.acquire(operation)` is called before every call (pass None when the client
-    rate-limits itself). Refuses (RefusedError, nothing called) a blocked or malformed plan.
-    A process-level interruption (KeyboardInterrupt, a BaseException) stops new calls and is
+    rate-limits itself). Refuses (RefusedError, nothing called) a blocked or malformed plan;
+    a placement `writers` has no writer for raises its KmsplanError before the first call. A
+    process-level interruption (KeyboardInterrupt, a BaseException) stops new calls and is
     re-raised; the next plan shows what remains.
     """
     check_plan(plan)
-    guard.install(kms)
     event_lock = threading.Lock()
 
     def emit(event: ApplyEvent) -> None:
@@ -134,7 +140,7 @@ def apply_plan(
         emit(ApplyEvent(kind=EventKind.RETRYING, change=change, message=message))
 
     runner = ChangeRunner(
-        kms,
+        writer_per_change(plan, writers),
         stack=plan.stack,
         limiter=limiter,
         audit=audit,

@@ -27,6 +27,7 @@ from kmsplan.apply import ApplyEvent, ApplyResult, apply_plan
 from kmsplan.audit import AuditLog
 from kmsplan.aws.client import AwsClients
 from kmsplan.aws.reader import read_live
+from kmsplan.aws.writer import KmsWriter
 from kmsplan.errors import KmsplanError
 from kmsplan.manifest import load, resolve_variables
 from kmsplan.model import Stack
@@ -70,7 +71,7 @@ class Run:
         clients = self.home_clients
         return apply_plan(
             plan,
-            self.pool.writer(self.identity.home),
+            lambda placement: KmsWriter(self.pool.writer(placement)),
             parallelism=clients.parallelism,
             # The clients rate-limit every request they send (retries included).
             limiter=None,

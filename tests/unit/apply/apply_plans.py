@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK
+from kmsplan.aws.writer import KmsWriter, Writer
+from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK, Placement
 from kmsplan.plan.types import Action, ApiCall, Change, GateOptions, Plan, Resource, ref
 
 STACK = "payments"
@@ -19,6 +21,13 @@ def identity_tags(name: str, *, protected: bool = True, stack: str = STACK) -> l
         {"TagKey": TAG_PROTECTION, "TagValue": "true" if protected else "false"},
         {"TagKey": TAG_STACK, "TagValue": stack},
     ]
+
+
+def writers(kms: Any) -> Callable[[Placement], Writer]:
+    """Every placement's writer: one over `kms` (a boto3 KMS client: moto, a Stubber, a
+    scripted one), as the CLI builds it over the run's client."""
+    writer = KmsWriter(kms)
+    return lambda _placement: writer
 
 
 def call(operation: str, **params: Any) -> ApiCall:

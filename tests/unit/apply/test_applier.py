@@ -23,6 +23,7 @@ from apply_plans import (
     identity_tags,
     key_deletion,
     plan,
+    writers,
 )
 from moto import mock_aws
 
@@ -58,7 +59,7 @@ def run(
     events: list[ApplyEvent] = []
     result = apply_plan(
         the_plan,
-        kms,
+        writers(kms),
         parallelism=parallelism,
         limiter=None,
         on_event=events.append,
@@ -370,7 +371,12 @@ def test_every_call_goes_through_the_limiter(kms: Any) -> None:
     log = io.StringIO()
     the_plan = plan(create_key("orders"), grant_create("orders", "lambda"))
     result = apply_plan(
-        the_plan, kms, parallelism=2, limiter=limiter, on_event=lambda _e: None, audit=AuditLog(log)
+        the_plan,
+        writers(kms),
+        parallelism=2,
+        limiter=limiter,
+        on_event=lambda _e: None,
+        audit=AuditLog(log),
     )
     assert result.ok
     audited = [json.loads(line)["operation"] for line in log.getvalue().splitlines()]
@@ -383,7 +389,7 @@ def test_independent_changes_run_concurrently(kms: Any) -> None:
     limiter = RecordingLimiter(threading.Barrier(2, timeout=30))
     the_plan = plan(create_key("a"), create_key("b"))
     result = apply_plan(
-        the_plan, kms, parallelism=2, limiter=limiter, on_event=lambda _e: None, audit=None
+        the_plan, writers(kms), parallelism=2, limiter=limiter, on_event=lambda _e: None, audit=None
     )
     assert result.ok
     assert sorted(result.created_keys) == ["key.a", "key.b"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
-from apply_plans import call, create_key, grant_create, identity_tags, plan
+from apply_plans import call, create_key, grant_create, identity_tags, plan, writers
 from builders import NOW, desired_key, grant, live_key, live_state, stack
 from helpers import refuse_on_disabled_key
 from moto import mock_aws
@@ -44,7 +44,7 @@ def run(the_plan: Plan, kms: Any) -> tuple[ApplyResult, list[ApplyEvent]]:
     events: list[ApplyEvent] = []
     result = apply_plan(
         the_plan,
-        kms,
+        writers(kms),
         parallelism=4,
         limiter=None,
         on_event=events.append,

@@ -1,6 +1,6 @@
-"""Retries the applier owns: KMS eventual consistency, and CreateKey / CreateGrant answers lost
-in transit. KMS behaviours moto lacks (invalid-principal propagation, the lockout refusal, a
-200 that schedules nothing) are played by botocore's Stubber."""
+"""Retries the applier owns: KMS eventual consistency, throttling, and CreateKey / CreateGrant
+answers lost in transit. KMS behaviours moto lacks (invalid-principal propagation, the lockout
+refusal, a 200 that schedules nothing) are played by botocore's Stubber."""
 
 from __future__ import annotations
 
@@ -18,20 +18,20 @@ from apply_plans import (
     identity_tags,
     key_deletion,
     plan,
+    writers,
 )
 from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
+from helpers import http_answer, scripted_kms_client
 from moto import mock_aws
 
 from kmsplan.apply import (
-    AmbiguousOutcome,
     ApplyEvent,
     ApplyResult,
     ChangeStatus,
     EventKind,
     RetryPolicy,
     apply_plan,
-    guard,
 )
 from kmsplan.plan.types import Action, Plan, Resource, ref
 
@@ -55,7 +55,13 @@ def policy(sleeps: RecordedSleeps, total: float = 120.0) -> RetryPolicy:
 def run(the_plan: Plan, kms: Any, retry: RetryPolicy) -> tuple[ApplyResult, list[ApplyEvent]]:
     events: list[ApplyEvent] = []
     result = apply_plan(
-        the_plan, kms, parallelism=1, limiter=None, on_event=events.append, audit=None, retry=retry
+        the_plan,
+        writers(kms),
+        parallelism=1,
+        limiter=None,
+        on_event=events.append,
+        audit=None,
+        retry=retry,
     )
     return result, events
 
@@ -199,36 +205,7 @@ def test_scheduling_deletion_answered_already_pending_is_success(
     assert result.ok
 
 
-# ---- lost answers: the guard --------------------------------------------------------
-
-
-def _answer(status: int, body: bytes) -> AWSResponse:
-    return AWSResponse("https://kms.us-east-1.amazonaws.com/", status, {}, _Raw(body))
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def scripted_client(answers: list[tuple[int, bytes]], sent: list[str]) -> Any:
-    """A KMS client whose requests never leave the process: each is answered from `answers`."""
-    kms = boto3.client(
-        "kms",
-        region_name="us-east-1",
-        config=boto3.session.Config(retries={"mode": "standard", "total_max_attempts": 5}),
-    )
-
-    def answer(request: Any, **_: Any) -> AWSResponse:
-        sent.append(request.headers["X-Amz-Target"].decode().split(".")[-1])
-        status, body = answers.pop(0)
-        return _answer(status, body)
-
-    kms.meta.events.register("before-send.kms", answer)
-    return kms
+# ---- throttling and lost answers ------------------------------------------------------------
 
 
 THROTTLED = (400, b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
@@ -236,37 +213,19 @@ INTERNAL = (500, b'{"__type": "KMSInternalException", "message": "internal"}')
 CREATED = (200, b'{"KeyMetadata": {"KeyId": "%s"}}' % KEY_ID.encode())
 
 
-def test_guard_turns_a_5xx_create_key_into_an_ambiguous_outcome_without_retrying() -> None:
+def test_a_throttled_create_key_is_retried_as_it_is_never_treated_as_ambiguous() -> None:
+    # A throttled request was never executed: it is retried, no lookup, no duplicate.
     sent: list[str] = []
-    kms = scripted_client([INTERNAL, CREATED], sent)
-    guard.install(kms)
-    with pytest.raises(AmbiguousOutcome) as lost:
-        kms.create_key()
-    assert str(lost.value) == "CreateKey: outcome unknown (HTTP 500 KMSInternalException)"
-    assert sent == ["CreateKey"]
-
-
-def test_guard_lets_botocore_retry_a_throttled_create_key() -> None:
-    sent: list[str] = []
-    kms = scripted_client([THROTTLED, THROTTLED, CREATED], sent)
-    guard.install(kms)
-    guard.install(kms)  # registering twice must not double the hook
-    assert kms.create_key()["KeyMetadata"]["KeyId"] == KEY_ID
+    kms = scripted_kms_client([THROTTLED, THROTTLED, CREATED], sent)
+    result, _ = run(plan(create_key("orders")), kms, policy(RecordedSleeps()))
+    assert result.ok and result.created_keys == {"key.orders": KEY_ID}
     assert sent == ["CreateKey", "CreateKey", "CreateKey"]
-
-
-def test_guard_leaves_other_operations_to_botocore_retries() -> None:
-    sent: list[str] = []
-    kms = scripted_client([INTERNAL, (200, b"{}")], sent)
-    guard.install(kms)
-    kms.enable_key(KeyId=KEY_ID)
-    assert sent == ["EnableKey", "EnableKey"]
 
 
 def test_a_lost_create_key_answer_with_no_key_behind_it_creates_the_key_once() -> None:
     sent: list[str] = []
     empty_list = (200, b'{"Keys": [], "Truncated": false}')
-    kms = scripted_client([INTERNAL, empty_list, empty_list, empty_list, CREATED], sent)
+    kms = scripted_kms_client([INTERNAL, empty_list, empty_list, empty_list, CREATED], sent)
     sleeps = RecordedSleeps()
     result, events = run(plan(create_key("orders")), kms, policy(sleeps))
     assert result.ok and result.created_keys == {"key.orders": KEY_ID}
@@ -290,7 +249,7 @@ def lose_answers(kms: Any, operation: str, count: int) -> None:
     def lose(event_name: str, **_: Any) -> AWSResponse | None:
         if event_name.endswith(operation) and remaining[0] > 0:
             remaining[0] -= 1
-            return _answer(*INTERNAL)
+            return http_answer(*INTERNAL)
         return None
 
     # Moto's own before-send handler still runs (the call takes effect); ours answers first.
