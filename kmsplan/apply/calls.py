@@ -2,8 +2,11 @@
 
 A plan says which calls to make; this module decides how. Every call goes through the writer
 of the change's account and Region (kmsplan.aws.writer: the port to KMS, which answers in
-kmsplan's own errors), the rate limiter and into the audit log. Each write is made so that a
-repeat of it, after a crash or a lost answer, does not change the outcome:
+kmsplan's own errors), the rate limiter and into the audit log. A throttled call is made again
+as soon as the rate limiter lets it (the limiter has slowed that API down), reported as a
+retry, for as long as the apply's time budget lasts: KMS quotas are shared with every caller
+in the account, so throttling means "slower", not "failed". Each write is made so that a repeat
+of it, after a crash or a lost answer, does not change the outcome:
 
 - CreateKey is never retried blindly (see `guard`): after an ambiguous answer the key is
   looked up by its identity tags and adopted if it exists.
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from kmsplan.apply.result import ChangeOutcome, ChangeStatus
 from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
-from kmsplan.aws.writer import AmbiguousOutcome, KmsCallError, RequestFailed, Writer
+from kmsplan.aws.writer import AmbiguousOutcome, KmsCallError, RequestFailed, Throttled, Writer
 from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState, Placement
 from kmsplan.plan.types import Change, Plan, is_ref
 
@@ -122,7 +126,11 @@ def grant_matches(live: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
 
 class ChangeRunner:
     """Runs the calls of changes, each through the writer of its placement; shared by the
-    worker threads."""
+    worker threads.
+
+    `timeout` (seconds, None for none) is the apply's time budget, counted from now on
+    `clock`: once it is spent no further call is made, and a throttled call is not retried.
+    """
 
     def __init__(
         self,
@@ -134,8 +142,13 @@ class ChangeRunner:
         retry: RetryPolicy,
         gate_recheck: bool,
         notify: Callable[[Change, str], None],
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._writer_for = writer_for
+        self._timeout = timeout
+        self._clock = clock
+        self._deadline = None if timeout is None else clock() + timeout
         self._stack = stack
         self._limiter = limiter
         self._audit = audit
@@ -251,26 +264,53 @@ class ChangeRunner:
     # ---- one API call ----------------------------------------------------------------
 
     def _call(self, change: Change, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """One API call through the change's writer: rate-limited, audited; raises the
-        writer's errors, or CallFailed when it gets no answer."""
-        if self.stop.is_set():
-            raise Stopped
-        if self._limiter is not None:
-            self._limiter.acquire(operation)
-        try:
-            answer = self._writer_for(change).call(operation, params)
-        except AmbiguousOutcome:
-            self._record(change, operation, params, "error", None, "AmbiguousOutcome")
-            raise
-        except KmsCallError as exc:
-            self._record(change, operation, params, "error", exc.request_id, exc.code)
-            raise
-        except RequestFailed as exc:
-            # Connection errors that outlived botocore's retries, invalid parameters.
-            self._record(change, operation, params, "error", None, exc.reason)
-            raise CallFailed(operation, exc.reason, exc.message) from exc
-        self._record(change, operation, params, "ok", answer.request_id, None, answer.body)
-        return answer.body
+        """One API call: rate-limited, audited, made again while KMS throttles it (within the
+        time budget); raises the writer's errors, or CallFailed when it gets no answer."""
+        writer = self._writer_for(change)
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            if self._out_of_time():
+                raise CallFailed(
+                    operation,
+                    "Timeout",
+                    f"the apply's time budget of {self._timeout:g} s (--timeout) is spent;"
+                    " not called",
+                )
+            if self._limiter is not None:
+                self._limiter.acquire(operation)
+            try:
+                answer = writer.call(operation, params)
+            except AmbiguousOutcome:
+                self._record(change, operation, params, "error", None, "AmbiguousOutcome")
+                raise
+            except Throttled as exc:
+                self._record(change, operation, params, "error", exc.request_id, exc.code)
+                if self._out_of_time():
+                    raise CallFailed(
+                        operation,
+                        exc.code,
+                        f"{exc.message} (still throttled when the apply's time budget of"
+                        f" {self._timeout:g} s (--timeout) ran out)",
+                    ) from exc
+                self._notify(
+                    change,
+                    f"{operation} throttled by KMS ({exc.code}): other callers share the"
+                    " account's quota; slowing down and retrying",
+                )
+                continue
+            except KmsCallError as exc:
+                self._record(change, operation, params, "error", exc.request_id, exc.code)
+                raise
+            except RequestFailed as exc:
+                # Connection errors that outlived botocore's retries, invalid parameters.
+                self._record(change, operation, params, "error", None, exc.reason)
+                raise CallFailed(operation, exc.reason, exc.message) from exc
+            self._record(change, operation, params, "ok", answer.request_id, None, answer.body)
+            return answer.body
+
+    def _out_of_time(self) -> bool:
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def _record(
         self,

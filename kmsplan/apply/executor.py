@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -118,16 +119,20 @@ def apply_plan(
     audit: AuditLog | None,
     gate_recheck: bool = True,
     retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ApplyResult:
     """Make the plan's calls, each change's through `writers(plan.placement_of(change))`, and
     report what happened.
 
     At most `parallelism` changes run at once, each as soon as the changes it depends on are
     done. `limiter.acquire(operation)` is called before every call (pass None when the client
-    rate-limits itself). Refuses (RefusedError, nothing called) a blocked or malformed plan;
-    a placement `writers` has no writer for raises its KmsplanError before the first call. A
-    process-level interruption (KeyboardInterrupt, a BaseException) stops new calls and is
-    re-raised; the next plan shows what remains.
+    rate-limits itself). Throttled calls are made again until `timeout` seconds (None: no
+    limit) have passed since the start; then no further call is made. Refuses (RefusedError,
+    nothing called) a blocked or malformed plan; a placement `writers` has no writer for
+    raises its KmsplanError before the first call. A process-level interruption
+    (KeyboardInterrupt, a BaseException) stops new calls and is re-raised; the next plan
+    shows what remains.
     """
     check_plan(plan)
     event_lock = threading.Lock()
@@ -147,6 +152,8 @@ def apply_plan(
         retry=retry or RetryPolicy(),
         gate_recheck=gate_recheck,
         notify=notify,
+        timeout=timeout,
+        clock=clock,
     )
     schedule = _Schedule(PlanGraph(plan.changes))
     outcomes: dict[str, ChangeOutcome] = {}

@@ -91,7 +91,8 @@ class ApplyResult:
 class EventKind(str, enum.Enum):
     STARTED = "started"
     FINISHED = "finished"  # see the outcome's status: done, failed or skipped
-    RETRYING = "retrying"  # waiting out KMS eventual consistency or an ambiguous answer
+    # waiting out KMS eventual consistency or an ambiguous answer, or throttled by KMS
+    RETRYING = "retrying"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

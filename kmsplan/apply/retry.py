@@ -1,7 +1,9 @@
 """kmsplan's own bounded backoff, for what botocore's retries do not cover.
 
-botocore (standard mode, many attempts) retries throttling and 5xx answers. What it cannot
-know is KMS eventual consistency: a policy naming a principal IAM created seconds ago
+botocore (standard mode, many attempts) retries 5xx answers and connection errors; throttled
+calls are made again by the applier itself (kmsplan.apply.calls), paced by the adaptive rate
+limiter and bounded only by the apply's time budget. What botocore cannot know is KMS
+eventual consistency: a policy naming a principal IAM created seconds ago
 (MalformedPolicyDocumentException about invalid principals), or a key created earlier in the
 same run that another KMS host does not know yet (NotFoundException,
 KMSInvalidStateException). Those are retried here, with exponential backoff and a bound on

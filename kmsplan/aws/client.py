@@ -5,9 +5,12 @@ AWS call in kmsplan goes through.
   thread-safe; sessions are not).
 - Every HTTP request a client sends, retries included, first waits for the shared
   per-operation `RateLimiter` (a `before-send` hook: retried attempts count against the
-  quota too, so limiting `before-call` alone would let retries exceed it).
+  quota too, so limiting `before-call` alone would let retries exceed it), and every answer
+  tells the limiter whether it was throttled (a `response-received` hook), so that each API's
+  rate adapts to what the account's other callers leave of the quota.
 - botocore retries throttling and transient errors in `standard` mode with `max_attempts`
-  (default 10: enough to ride out sustained throttling by other callers in the account).
+  (default 10). The applier's writes are the exception: their throttling is retried by the
+  applier itself, with no limit but the apply's time budget (kmsplan.aws.writer).
 - Endpoints: `endpoint_url` (``--endpoint-url``) applies to all four services, because local
   emulators serve them all from one address. Without it botocore's own resolution applies:
   ``AWS_ENDPOINT_URL_KMS`` redirects KMS only and ``AWS_ENDPOINT_URL`` every service.
@@ -36,7 +39,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from kmsplan import __version__
-from kmsplan.aws.quotas import merged_quotas
+from kmsplan.aws.quotas import is_throttling, merged_quotas
 from kmsplan.aws.ratelimit import RateLimiter
 from kmsplan.errors import AwsError, KmsplanError
 
@@ -120,6 +123,7 @@ class AwsClients:
             )
 
         hook = _rate_limit_hook(limiter)
+        adapt = _adapt_rate_hook(limiter)
         with aws_errors("create AWS clients"):
             try:
                 kms = session.client("kms", config=config(max_attempts), endpoint_url=endpoint_url)
@@ -143,6 +147,7 @@ class AwsClients:
         for client in (kms, kms_no_retry, sts, iam, tagging):
             client.meta.events.register("before-send", hook)
             client.meta.events.register("before-parse", _answer_check(client.meta.endpoint_url))
+            client.meta.events.register("response-received", adapt)
         return cls(
             kms=kms,
             sts=sts,
@@ -166,6 +171,27 @@ def _rate_limit_hook(limiter: RateLimiter) -> Callable[..., None]:
         limiter.acquire(event_name.rsplit(".", 1)[-1])
 
     return before_send
+
+
+def _adapt_rate_hook(limiter: RateLimiter) -> Callable[..., None]:
+    def response_received(
+        event_name: str = "",
+        response_dict: Mapping[str, Any] | None = None,
+        parsed_response: Mapping[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        if response_dict is None:
+            return  # no answer (a connection error): nothing learnt about the quota
+        # event_name is "response-received.<service-id>.<Operation>".
+        operation = event_name.rsplit(".", 1)[-1]
+        status = int(response_dict.get("status_code") or 0)
+        error = (parsed_response or {}).get("Error") or {}
+        if is_throttling(str(error.get("Code") or ""), status):
+            limiter.throttled(operation)
+        elif status < 500:
+            limiter.succeeded(operation)
+
+    return response_received
 
 
 @contextlib.contextmanager

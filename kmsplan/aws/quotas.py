@@ -83,3 +83,25 @@ def merged_quotas(overrides: Mapping[str, float] | None = None) -> dict[str, flo
             raise ValueError(f"quota for {operation} must be positive, got {rate!r}")
         quotas[operation] = float(rate)
     return quotas
+
+
+# The error codes AWS answers with when a request quota is exceeded (botocore's standard retry
+# mode lists the same ones, less LimitExceededException: KMS uses that for resource quotas and
+# oversized policies, which waiting does not cure). HTTP 429 means the same without a code.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+
+
+def is_throttling(code: str, status: int) -> bool:
+    """Whether an error answer (its code, its HTTP status) says a request quota was exceeded."""
+    return code in THROTTLING_CODES or status == 429

@@ -4,18 +4,26 @@
 operation name and parameters, returning the answer or raising one of kmsplan's errors:
 
 - `KmsCallError`: KMS answered with an error (operation, code, message, request id);
+  `Throttled` when that error says the request quota was exceeded — the request was not
+  executed, so it is always safe to make again;
 - `AmbiguousOutcome`: the answer to a call that is not idempotent (CreateKey, CreateGrant) was
   lost — HTTP 5xx, a timeout, a dropped connection — so KMS may or may not have acted;
 - `RequestFailed`: the request got no answer at all (connection errors that outlived botocore's
   retries) or was never sent (invalid parameters).
 
 `KmsWriter` is the boto3-backed implementation, and the only place that knows botocore's
-exceptions and event hooks. On its client it installs a `needs-retry` hook that never lets
-botocore blindly retry CreateKey or CreateGrant: if such an answer is lost, KMS may or may not
-have created the key or grant, and a retry would create a second one. The applier looks the
-resource up before trying again. Throttling answers are still retried by botocore (a
-throttled request was never executed), and so are other transient failures (HTTP 5xx,
-connection errors) of idempotent calls.
+exceptions and event hooks. On its client it installs two `needs-retry` hooks:
+
+- never let botocore blindly retry CreateKey or CreateGrant: if such an answer is lost, KMS may
+  or may not have created the key or grant, and a retry would create a second one. The applier
+  looks the resource up before trying again;
+- leave throttling to the applier: a throttled answer is returned at once (as `Throttled`)
+  instead of being retried by botocore with its bounded attempts. The client's adaptive rate
+  limiter has already lowered that API's rate (kmsplan.aws.ratelimit); the applier reports the
+  throttling and calls again, until the apply's time budget runs out.
+
+Other transient failures (HTTP 5xx, connection errors on idempotent calls) are still retried by
+botocore.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any, Protocol
 import botocore.exceptions
 from botocore import xform_name
 
+from kmsplan.aws.quotas import is_throttling
 from kmsplan.errors import AwsError, KmsplanError
 from kmsplan.model import Placement
 
@@ -46,7 +55,7 @@ class Writer(Protocol):
     """Makes one KMS call in one account and Region."""
 
     def call(self, operation: str, params: Mapping[str, Any]) -> Answer:
-        """Call `operation` ("CreateKey") with `params`; raises KmsCallError,
+        """Call `operation` ("CreateKey") with `params`; raises KmsCallError, Throttled,
         AmbiguousOutcome or RequestFailed."""
         ...
 
@@ -59,6 +68,10 @@ class KmsCallError(AwsError):
     ) -> None:
         super().__init__(operation, code, message)
         self.request_id = request_id
+
+
+class Throttled(KmsCallError):
+    """KMS refused the call because its request quota was exceeded; nothing was executed."""
 
 
 class AmbiguousOutcome(KmsplanError):
@@ -92,6 +105,8 @@ class KmsWriter:
         method = getattr(self._client, xform_name(operation))
         try:
             response: dict[str, Any] = method(**params)
+        except _ThrottledAnswer as exc:
+            raise Throttled(operation, exc.code, exc.message, exc.request_id) from None
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             raise KmsCallError(
@@ -127,6 +142,17 @@ def writers_for(clients: Mapping[Placement, Any]) -> Callable[[Placement], Write
 # ---- botocore hooks ----------------------------------------------------------------------
 
 
+class _ThrottledAnswer(Exception):
+    """Raised inside botocore's retry decision to hand a throttled answer to `KmsWriter.call`
+    without botocore retrying it."""
+
+    def __init__(self, code: str, message: str, request_id: str | None) -> None:
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        super().__init__(f"{code}: {message}")
+
+
 def install_hooks(client: Any) -> None:
     """Register the writer's hooks on a boto3 KMS client (idempotent: once per client)."""
     events = client.meta.events
@@ -136,6 +162,11 @@ def install_hooks(client: Any) -> None:
             _refuse_ambiguous_retry,
             unique_id=f"kmsplan-no-ambiguous-retry-{operation}",
         )
+    # Registered first on the node botocore's own retry handler uses: it runs before that
+    # handler, which therefore never sees (nor spends retry quota on) a throttled answer.
+    events.register_first(
+        "needs-retry.kms", _hand_throttling_to_the_caller, unique_id="kmsplan-throttling"
+    )
 
 
 def _refuse_ambiguous_retry(
@@ -151,8 +182,22 @@ def _refuse_ambiguous_retry(
     if status >= 500:
         code = parsed.get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
         raise AmbiguousOutcome(name, f"HTTP {status} {code}".strip())
-    # Anything else (success, throttling, a definite 4xx error) is left to botocore.
+    # Anything else (success, throttling, a definite 4xx error) is left to the other hooks.
     return None
+
+
+def _hand_throttling_to_the_caller(response: Any = None, **_: Any) -> None:
+    if response is None:
+        return None
+    http_response, parsed = response
+    status = int(getattr(http_response, "status_code", 0) or 0)
+    error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}
+    code = str(error.get("Code") or "")
+    if not is_throttling(code, status):
+        return None
+    raise _ThrottledAnswer(
+        code or f"HTTP {status}", str(error.get("Message") or ""), _request_id(parsed)
+    )
 
 
 def _request_id(response: Mapping[str, Any]) -> str | None:

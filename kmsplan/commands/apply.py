@@ -46,6 +46,10 @@ CONVERGE_HINT = (
     "only what remains."
 )
 
+# The apply's default time budget (--timeout), in seconds. KMS quotas are shared with every
+# caller in the account, so a busy account makes an apply slower, not failed; this is the
+# only limit on how long it keeps going.
+DEFAULT_TIMEOUT_SECONDS = 3600.0
 
 
 @click.command("apply", short_help="Apply the plan to live KMS, behind the safety gate.")
@@ -69,6 +73,15 @@ CONVERGE_HINT = (
     help="Append one JSON line per KMS API call to this file (no policies, no secrets).",
 )
 @click.option("--no-color", is_flag=True, help="Never colour the plan.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time budget of the apply: no call is started after it, and calls KMS keeps "
+    "throttling (a busy account) are retried until then.",
+)
 @aws_options
 @gate_options
 def command(
@@ -77,6 +90,7 @@ def command(
     plan_file: str | None,
     log_file: str | None,
     no_color: bool,
+    timeout: float,
     profile: str | None,
     region: str | None,
     endpoint_url: str | None,
@@ -122,7 +136,7 @@ def command(
             return int(ExitCode.OK)
         check_plan(plan)
         approve(auto_approve=auto_approve)
-        result = run(plan, session, log_file=log_file)
+        result = run(plan, session, log_file=log_file, timeout=timeout)
     click.echo(terminal_safe(report(result)), err=not result.ok)
     return int(ExitCode.OK if result.ok else ExitCode.ERROR)
 
@@ -146,12 +160,18 @@ def approve(*, auto_approve: bool) -> None:
         raise RefusedError("apply cancelled: the answer was not 'yes'. Nothing was changed")
 
 
-def run(plan: Plan, session: Run, *, log_file: str | None) -> ApplyResult:
+def run(
+    plan: Plan,
+    session: Run,
+    *,
+    log_file: str | None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> ApplyResult:
     """Apply `plan` in the run that planned it, printing progress on stderr."""
     progress = Progress(total=len(plan.changes))
 
     def apply(audit: AuditLog | None) -> ApplyResult:
-        return session.apply(plan, on_event=progress.print, audit=audit)
+        return session.apply(plan, on_event=progress.print, audit=audit, timeout=timeout)
 
     click.echo("", err=True)
     try:

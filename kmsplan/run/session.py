@@ -56,7 +56,12 @@ class Run:
         return self.pool.clients(self.identity.home)
 
     def apply(
-        self, plan: Plan, *, on_event: Callable[[ApplyEvent], None], audit: AuditLog | None
+        self,
+        plan: Plan,
+        *,
+        on_event: Callable[[ApplyEvent], None],
+        audit: AuditLog | None,
+        timeout: float | None = None,
     ) -> ApplyResult:
         """Run `plan`'s changes through the applier, with the clients of where they go."""
         elsewhere = sorted(
@@ -77,6 +82,7 @@ class Run:
             limiter=None,
             on_event=on_event,
             audit=audit,
+            timeout=timeout,
         )
 
 

@@ -205,21 +205,103 @@ def test_scheduling_deletion_answered_already_pending_is_success(
     assert result.ok
 
 
-# ---- throttling and lost answers ------------------------------------------------------------
+# ---- throttling: slower, never failed (until the time budget) ------------------------------
 
 
 THROTTLED = (400, b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
 INTERNAL = (500, b'{"__type": "KMSInternalException", "message": "internal"}')
 CREATED = (200, b'{"KeyMetadata": {"KeyId": "%s"}}' % KEY_ID.encode())
+THROTTLED_LINE = (
+    "CreateKey throttled by KMS (ThrottlingException): other callers share the account's"
+    " quota; slowing down and retrying"
+)
 
 
-def test_a_throttled_create_key_is_retried_as_it_is_never_treated_as_ambiguous() -> None:
-    # A throttled request was never executed: it is retried, no lookup, no duplicate.
+def test_a_throttled_create_key_is_made_again_and_reported_as_throttled_never_ambiguous() -> None:
+    # A throttled request was never executed: it is retried as it is, no lookup, no duplicate.
     sent: list[str] = []
     kms = scripted_kms_client([THROTTLED, THROTTLED, CREATED], sent)
-    result, _ = run(plan(create_key("orders")), kms, policy(RecordedSleeps()))
+    result, events = run(plan(create_key("orders")), kms, policy(RecordedSleeps()))
     assert result.ok and result.created_keys == {"key.orders": KEY_ID}
     assert sent == ["CreateKey", "CreateKey", "CreateKey"]
+    retries = [e.message for e in events if e.kind is EventKind.RETRYING]
+    assert retries == [THROTTLED_LINE, THROTTLED_LINE]
+
+
+def test_throttling_is_retried_past_any_attempt_count_within_the_time_budget() -> None:
+    # botocore's standard mode would give up after its 5 attempts; the applier does not.
+    sent: list[str] = []
+    kms = scripted_kms_client([THROTTLED] * 12 + [CREATED], sent)
+    result, events = run(plan(create_key("orders")), kms, policy(RecordedSleeps()))
+    assert result.ok
+    assert sent == ["CreateKey"] * 13
+    assert sum(e.kind is EventKind.RETRYING for e in events) == 12
+
+
+class StepClock:
+    """A clock that moves `step` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_throttling_gives_up_only_when_the_time_budget_is_spent() -> None:
+    sent: list[str] = []
+    kms = scripted_kms_client([THROTTLED] * 50, sent)
+    events: list[ApplyEvent] = []
+    # The clock moves 1 s per reading: budget 10 s, and each attempt reads it twice.
+    result = apply_plan(
+        plan(create_key("orders"), grant_create("orders", "lambda")),
+        writers(kms),
+        parallelism=1,
+        limiter=None,
+        on_event=events.append,
+        audit=None,
+        retry=policy(RecordedSleeps()),
+        timeout=10.0,
+        clock=StepClock(1.0),
+    )
+    key = result.outcome("key.orders")
+    assert key is not None and key.status is ChangeStatus.FAILED
+    assert (key.failed_operation, key.error_code, key.error_message) == (
+        "CreateKey",
+        "ThrottlingException",
+        "Rate exceeded (still throttled when the apply's time budget of 10 s (--timeout) ran out)",
+    )
+    assert len(sent) == 5
+    grant = result.outcome("grant.orders.lambda")
+    assert grant is not None and grant.status is ChangeStatus.SKIPPED
+
+
+def test_no_call_is_started_once_the_time_budget_is_spent(
+    stubbed: tuple[Any, Stubber],
+) -> None:
+    kms, _ = stubbed  # the Stubber has no answers: any call would fail the test
+    result = apply_plan(
+        plan(put_policy_change()),
+        writers(kms),
+        parallelism=1,
+        limiter=None,
+        on_event=lambda _e: None,
+        audit=None,
+        timeout=5.0,
+        clock=StepClock(10.0),
+    )
+    outcome = result.outcome("key.orders")
+    assert outcome is not None
+    assert (outcome.error_code, outcome.error_message, outcome.calls_not_done) == (
+        "Timeout",
+        "the apply's time budget of 5 s (--timeout) is spent; not called",
+        ("PutKeyPolicy",),
+    )
+
+
+# ---- lost answers ----------------------------------------------------------------------------
 
 
 def test_a_lost_create_key_answer_with_no_key_behind_it_creates_the_key_once() -> None:

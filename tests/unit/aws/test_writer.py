@@ -1,5 +1,6 @@
 """The applier's port to KMS: one call in, the answer or one of kmsplan's errors out; the
-botocore hooks that keep CreateKey / CreateGrant from being retried blindly."""
+botocore hooks that keep CreateKey / CreateGrant from being retried blindly and hand
+throttling to the applier."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kmsplan.aws.writer import (
     KmsCallError,
     KmsWriter,
     RequestFailed,
+    Throttled,
     writers_for,
 )
 from kmsplan.errors import KmsplanError
@@ -55,6 +57,7 @@ def test_an_error_answer_is_a_kms_call_error_with_operation_code_message_and_req
         with pytest.raises(KmsCallError) as caught:
             KmsWriter(kms).call("EnableKey", {"KeyId": KEY_ID})
     error = caught.value
+    assert not isinstance(error, Throttled)
     assert isinstance(error, KmsplanError)
     assert (error.operation, error.code, error.message, error.request_id) == (
         "EnableKey",
@@ -113,13 +116,31 @@ def test_other_operations_are_left_to_botocore_retries() -> None:
     assert sent == ["EnableKey", "EnableKey"]
 
 
-def test_a_throttled_create_key_is_left_to_botocore_retries() -> None:
+# ---- throttling -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["CreateKey", "EnableKey", "ListGrants"])
+def test_a_throttled_answer_is_handed_back_at_once_not_retried_by_botocore(operation: str) -> None:
     sent: list[str] = []
-    kms = scripted_kms_client([THROTTLED, THROTTLED, CREATED], sent)
+    kms = scripted_kms_client([THROTTLED, CREATED], sent)
     writer = KmsWriter(kms)
-    KmsWriter(kms)  # a second writer on the same client must not double the hook
+    KmsWriter(kms)  # a second writer on the same client must not double the hooks
+    with pytest.raises(Throttled) as caught:
+        writer.call(operation, {"KeyId": KEY_ID} if operation != "CreateKey" else {})
+    assert (caught.value.operation, caught.value.code, caught.value.message) == (
+        operation,
+        "ThrottlingException",
+        "Rate exceeded",
+    )
+    assert sent == [operation]
+
+
+def test_a_throttled_then_answered_call_succeeds_on_the_next_call() -> None:
+    sent: list[str] = []
+    writer = KmsWriter(scripted_kms_client([THROTTLED, CREATED], sent))
+    with pytest.raises(Throttled):
+        writer.call("CreateKey", {})
     assert writer.call("CreateKey", {}).body == {"KeyMetadata": {"KeyId": KEY_ID}}
-    assert sent == ["CreateKey", "CreateKey", "CreateKey"]
 
 
 # ---- one writer per placement ---------------------------------------------------------------
