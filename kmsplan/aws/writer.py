@@ -9,7 +9,9 @@ operation name and parameters, returning the answer or raising one of kmsplan's 
 - `AmbiguousOutcome`: the answer to a call that is not idempotent (CreateKey, CreateGrant) was
   lost — HTTP 5xx, a timeout, a dropped connection — so KMS may or may not have acted;
 - `RequestFailed`: the request got no answer at all (connection errors that outlived botocore's
-  retries) or was never sent (invalid parameters).
+  retries), an answer that is not an AWS answer (an HTML page, garbage), or was never sent
+  (invalid parameters). For CreateKey and CreateGrant an answer that is not an AWS answer is
+  an `AmbiguousOutcome` instead: the call may have reached KMS.
 
 `KmsWriter` is the boto3-backed implementation, and the only place that knows botocore's
 exceptions and event hooks. On its client it installs two `needs-retry` hooks:
@@ -33,8 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import botocore.exceptions
+import botocore.parsers
 from botocore import xform_name
 
+from kmsplan.aws.client import NotAnAwsAnswer
 from kmsplan.aws.quotas import is_throttling
 from kmsplan.errors import AwsError, KmsplanError
 from kmsplan.model import Placement
@@ -117,6 +121,12 @@ class KmsWriter:
             ) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise RequestFailed(operation, type(exc).__name__, str(exc)) from exc
+        except (NotAnAwsAnswer, botocore.parsers.ResponseParserError) as exc:
+            # botocore's parser errors quote the whole body: its first line says enough.
+            message = str(exc).strip().split("\n", 1)[0]
+            if operation in NON_IDEMPOTENT_OPERATIONS:
+                raise AmbiguousOutcome(operation, f"{type(exc).__name__}: {message}") from exc
+            raise RequestFailed(operation, "NotAnAwsAnswer", message) from exc
         request_id = _request_id(response)
         body = {name: value for name, value in response.items() if name != "ResponseMetadata"}
         return Answer(body=body, request_id=request_id)

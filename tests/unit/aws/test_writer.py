@@ -8,8 +8,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from helpers import scripted_kms_client
+from helpers import http_answer, scripted_kms_client
 
+from kmsplan.aws.client import AwsClients
 from kmsplan.aws.writer import (
     AmbiguousOutcome,
     KmsCallError,
@@ -86,6 +87,41 @@ def test_an_unreachable_endpoint_is_a_request_failure() -> None:
         KmsWriter(kms).call("EnableKey", {"KeyId": KEY_ID})
     assert caught.value.reason == "EndpointConnectionError"
     assert "127.0.0.1:9" in caught.value.message
+
+
+def clients_answered_by(status: int, body: bytes) -> AwsClients:
+    """kmsplan's own clients (with their check of what an AWS answer is), answered in-process."""
+    clients = AwsClients.create(
+        profile=None, region="us-east-1", endpoint_url="http://127.0.0.1:9", max_attempts=1
+    )
+    clients.kms.meta.events.register("before-send.kms", lambda **_: http_answer(status, body))
+    return clients
+
+
+SIGN_IN_PAGE = b"<!DOCTYPE html><html><body>Sign in</body></html>"
+NOT_AWS = (
+    "the endpoint http://127.0.0.1:9 did not answer like AWS (an HTML page with HTTP 200);"
+    " check --endpoint-url, AWS_ENDPOINT_URL* and any proxy in between"
+)
+
+
+def test_an_answer_that_is_not_an_aws_answer_is_a_request_failure() -> None:
+    writer = KmsWriter(clients_answered_by(200, SIGN_IN_PAGE).kms)
+    with pytest.raises(RequestFailed) as caught:
+        writer.call("ListGrants", {"KeyId": KEY_ID})
+    assert (caught.value.operation, caught.value.reason, caught.value.message) == (
+        "ListGrants",
+        "NotAnAwsAnswer",
+        NOT_AWS,
+    )
+
+
+def test_an_answer_to_create_key_that_is_not_an_aws_answer_is_ambiguous() -> None:
+    # The request may have reached KMS: the applier looks the key up before creating again.
+    writer = KmsWriter(clients_answered_by(200, SIGN_IN_PAGE).kms)
+    with pytest.raises(AmbiguousOutcome) as caught:
+        writer.call("CreateKey", {})
+    assert str(caught.value) == f"CreateKey: outcome unknown (NotAnAwsAnswer: {NOT_AWS})"
 
 
 # ---- lost answers ---------------------------------------------------------------------------
