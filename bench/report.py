@@ -194,6 +194,19 @@ def targets_table(results: Sequence[Measurement]) -> str:
                 f"{m.failed} failed changes, {m.throttled} throttled then retried, "
                 f"{m.errors} error answers | {_verdict(m.failed == 0 and m.errors == 0)} |"
             )
+    for m in by_kind.get("apply-busy", []):
+        if m.bounds is not None:
+            ratio = m.wall_s / m.bounds.quota_s if m.bounds.quota_s else 0.0
+            rows.append(
+                f"| {m.name}: every change applied, none failed | {m.failed} failed changes, "
+                f"{m.throttled} throttled then retried, {m.errors} error answers "
+                f"| {_verdict(m.failed == 0 and m.errors == 0)} |"
+            )
+            rows.append(
+                f"| {m.name}: wall vs the reduced quota bound (reported) | {ratio:.2f}× "
+                f"({m.wall_s:.1f} s vs {m.bounds.quota_s:.1f} s, {_short(m.bounds.quota_op)}) "
+                "| — |"
+            )
     for m in by_kind.get("replan", []):
         rows.append(
             f"| re-plan after apply is clean | {m.changes} changes | {_verdict(m.changes == 0)} |"

@@ -22,6 +22,7 @@ from bench.scenarios import (
     Bench,
     Measurement,
     apply_scenario,
+    busy_apply_scenario,
     calibrate_emulator,
     cpu_scenario,
     fast_path_scenario,
@@ -29,7 +30,7 @@ from bench.scenarios import (
     quota_bound_plan_scenario,
 )
 
-SCENARIOS = ("plan", "apply", "cpu")
+SCENARIOS = ("plan", "apply", "busy", "cpu")
 
 
 def _ints(text: str) -> list[int]:
@@ -39,7 +40,7 @@ def _ints(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true",
-                   help="small sizes (N=20/100, U=0/500, apply N=10, CPU N=1000): about a minute")
+                   help="small sizes (N=20/100, U=0/500, apply N=10, busy apply N=10, CPU N=1000)")
     p.add_argument("--latency-ms", type=float, default=20.0,
                    help="added to every request (default 20, a network round trip)")
     p.add_argument("--read-quota-scale", type=float, default=1.0,
@@ -56,6 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quota-plan-scale", type=float, default=0.1,
                    help="read-quota scale of that plan (default 0.1: ListGrants 10/s)")
     p.add_argument("--apply-keys", type=int, default=None, help="N for the apply scenarios")
+    p.add_argument("--busy-keys", type=int, default=None,
+                   help="N for the apply in a busy account (0: skip)")
+    p.add_argument("--busy-share", type=float, default=0.1,
+                   help="share of every quota other callers leave in the busy account "
+                        "(default 0.1)")
     p.add_argument("--cpu-keys", type=int, default=None, help="N for the CPU-only scenario")
     p.add_argument("--only", choices=SCENARIOS, action="append",
                    help="run only these scenario groups (repeatable)")
@@ -63,9 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     args = p.parse_args(argv)
     full = {"plan_keys": [100, 1000], "unmanaged": [0, 5000], "sequential_keys": [1000],
-            "apply_keys": 200, "cpu_keys": 10_000, "quota_plan_keys": 200}
+            "apply_keys": 200, "cpu_keys": 10_000, "quota_plan_keys": 200, "busy_keys": 200}
     quick = {"plan_keys": [20, 100], "unmanaged": [0, 500], "sequential_keys": [100],
-             "apply_keys": 10, "cpu_keys": 1000, "quota_plan_keys": 20}
+             "apply_keys": 10, "cpu_keys": 1000, "quota_plan_keys": 20, "busy_keys": 10}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -122,7 +128,8 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
                     write_scale=args.write_quota_scale)
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="kmsplan-bench-") as tmp:
-        emulator = EmulatorProcess(args.latency_ms) if {"plan", "apply"} & set(groups) else None
+        uses_aws = {"plan", "apply", "busy"} & set(groups)
+        emulator = EmulatorProcess(args.latency_ms) if uses_aws else None
         bench = Bench(
             endpoint=emulator.endpoint if emulator else "",
             latency_s=args.latency_ms / 1000,
@@ -151,6 +158,9 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
                     bench, managed=args.quota_plan_keys, read_scale=args.quota_plan_scale))
             if "apply" in groups:
                 results += _step(lambda: apply_scenario(bench, managed=args.apply_keys))
+            if "busy" in groups and args.busy_keys:
+                results += _step(lambda: busy_apply_scenario(
+                    bench, managed=args.busy_keys, share=args.busy_share))
         finally:
             if emulator:
                 emulator.stop()

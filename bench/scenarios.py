@@ -298,6 +298,43 @@ def apply_scenario(bench: Bench, *, managed: int) -> list[Measurement]:
     return out
 
 
+def busy_apply_scenario(bench: Bench, *, managed: int, share: float) -> list[Measurement]:
+    """Create N keys in a busy account: other callers leave kmsplan `share` of every quota.
+    The proxy enforces the reduced quotas; kmsplan is not told (its limiter starts at the
+    published ones) and has to find the rate that is left. Timed against the reduced bound."""
+    saved = bench.proxy_quotas
+    bench.proxy_quotas = scaled(REAL_QUOTAS, read_scale=share, write_scale=share)
+    control(bench.endpoint, "configure", {"quotas": bench.proxy_quotas})
+    try:
+        fresh_account(bench, unmanaged=0)
+        aws = km.clients(bench.endpoint, parallelism=bench.parallelism, quotas=None)
+        folder = write_manifest(bench.workdir / f"busy-{managed}", managed, revision=1)
+        m = _measured_apply(
+            bench,
+            aws,
+            km.load(folder),
+            name=f"apply, busy account ({share:.0%} of the quotas left): create N={managed} keys",
+            kind="apply-busy",
+            managed=managed,
+            chain=2,
+        )
+    finally:
+        bench.proxy_quotas = saved
+        control(bench.endpoint, "configure", {"quotas": saved})
+    rates = {op: aws.limiter.rate(op) for op in ("CreateKey", "CreateAlias", "CreateGrant")}
+    m.notes.append(
+        "kmsplan's rates at the end (published quota → adapted): "
+        + ", ".join(
+            f"{op} {REAL_QUOTAS[f'kms:{op}']:g} → {rate:.2f}/s"
+            for op, rate in rates.items()
+            if rate is not None
+        )
+        + "; throttled answers seen by the limiter: "
+        + (", ".join(f"{op} {n}" for op, n in sorted(aws.limiter.throttles().items())) or "none")
+    )
+    return [m]
+
+
 def _measured_apply(
     bench: Bench, aws: Any, stack: km.Stack, *, name: str, kind: str, managed: int, chain: int
 ) -> Measurement:
