@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,4000,8000,10000")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     args = parser.parse_args(argv)
-    print("| changes | graph + order s | apply (no-op client) s | apply µs per change |")
+    print("| changes | graph + order s | apply (no-op writer) s | apply µs per change |")
     print("|---:|---:|---:|---:|")
     for size in (int(s) for s in args.sizes.split(",")):
         runs = [measure(size) for _ in range(args.repeat)]
