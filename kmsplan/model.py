@@ -162,12 +162,28 @@ class Key:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Role:
+    """The IAM role a stack is planned and applied with (``role:``), assumed with the run's
+    credentials."""
+
+    arn: str  # arn:PARTITION:iam::ACCOUNT:role/PATH/NAME
+    external_id: str | None = None
+    session_name: str | None = None
+
+    @property
+    def account(self) -> str:
+        """The account the role lives in (the ARN's fifth field)."""
+        return self.arn.split(":")[4]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stack:
     """The desired state: one stack, merged from one or more manifest files."""
 
     name: str
     account: str | None = None  # the account guard, if declared
     region: str | None = None
+    role: Role | None = None  # the role to assume for this stack, if declared
     keys: tuple[Key, ...] = ()  # sorted by name
     default_window_days: int = DEFAULT_WINDOW_DAYS  # window for keys whose block is gone
     files: tuple[str, ...] = ()

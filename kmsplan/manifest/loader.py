@@ -30,7 +30,7 @@ from kmsplan.manifest.source import (
     read_text,
     tree_root,
 )
-from kmsplan.model import DEFAULT_WINDOW_DAYS, Key, Location, Stack
+from kmsplan.model import DEFAULT_WINDOW_DAYS, Key, Location, Role, Stack
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -172,6 +172,40 @@ def load(paths: Sequence[str | Path]) -> Stack:
     if not paths:
         raise ValueError("no manifest paths given")
     reporter = Reporter()
+    manifests, roots = _read_all(paths, reporter)
+    stack = _build(manifests, roots, reporter)
+    if reporter.diagnostics:
+        raise ValidationFailed(_sorted(reporter.diagnostics, _file_order(manifests)))
+    return stack
+
+
+def load_stacks(paths: Sequence[str | Path]) -> tuple[Stack, ...]:
+    """Load and validate the manifests at `paths` as one `Stack` per ``stack:`` value,
+    sorted by name: a folder may hold several stacks, and one stack may span files and
+    folders. Each stack is checked as `load` checks one.
+
+    Raises ValidationFailed with every problem of every stack.
+    """
+    if not paths:
+        raise ValueError("no manifest paths given")
+    reporter = Reporter()
+    manifests, roots = _read_all(paths, reporter)
+    groups: dict[str, list[_Manifest]] = {}
+    for m in manifests:
+        name = m.value.get("stack")
+        # A file without a valid stack: has its schema problem reported already.
+        if isinstance(name, str) and m.ok(("stack",)):
+            groups.setdefault(name, []).append(m)
+    stacks = tuple(_build(groups[name], roots, reporter) for name in sorted(groups))
+    if reporter.diagnostics:
+        raise ValidationFailed(_sorted(reporter.diagnostics, _file_order(manifests)))
+    return stacks
+
+
+def _read_all(
+    paths: Sequence[str | Path], reporter: Reporter
+) -> tuple[list[_Manifest], dict[str, Path]]:
+    """Every manifest file at `paths`, read and schema-checked; and each file's root."""
     manifests: list[_Manifest] = []
     roots: dict[str, Path] = {}
     for file in manifest_files(paths, reporter):
@@ -179,13 +213,25 @@ def load(paths: Sequence[str | Path]) -> Stack:
         m = _read_manifest(file, reporter)
         if m is not None:
             manifests.append(m)
-    order = {m.doc.file: i for i, m in enumerate(manifests)}
+    return manifests, roots
 
+
+def _file_order(manifests: list[_Manifest]) -> dict[str, int]:
+    return {m.doc.file: i for i, m in enumerate(manifests)}
+
+
+def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporter) -> Stack:
+    """One stack from its manifests; problems go to `reporter` (the Stack is only
+    meaningful when none were found)."""
     stack_name, stack_agreed = _agreed(manifests, "stack", reporter)
     account, _ = _agreed(manifests, "account", reporter)
     region, _ = _agreed(manifests, "region", reporter)
+    role = _role(manifests, account, reporter)
     defaults_holder, defaults_valid = _defaults(manifests, reporter)
-    defaults: dict[str, Any] = {} if defaults_holder is None else defaults_holder.value["defaults"]
+    defaults: dict[str, Any] = (
+        defaults_holder.value["defaults"] if defaults_holder is not None and defaults_valid
+        else {}
+    )
 
     # The KMS rules need a stack name (for ${stack}) and sound defaults to merge.
     can_check_keys = stack_name is not None and stack_agreed and defaults_valid
@@ -233,17 +279,49 @@ def load(paths: Sequence[str | Path]) -> Stack:
                 else:
                     alias_owner.setdefault(alias, (name, m.doc, at))
 
-    if reporter.diagnostics:
-        raise ValidationFailed(_sorted(reporter.diagnostics, order))
     window = defaults.get("deletion", {}).get("window_days", DEFAULT_WINDOW_DAYS)
     return Stack(
         name=stack_name or "",
         account=account,
         region=region,
+        role=role,
         keys=tuple(sorted(keys, key=lambda k: k.name)),
         default_window_days=int(window),
         files=tuple(m.doc.file for m in manifests),
     )
+
+
+ROLE_FIELDS = ("role", "external_id", "session_name")
+
+
+def _role(manifests: list[_Manifest], account: str | None, reporter: Reporter) -> Role | None:
+    """The stack's ``role:`` with its ``external_id:`` and ``session_name:``; each agreed by
+    every file that sets it, the latter two only with a role, the role in ``account:``."""
+    values = {name: _agreed(manifests, name, reporter)[0] for name in ROLE_FIELDS}
+    arn = values["role"]
+    if arn is None:
+        for name in ROLE_FIELDS[1:]:
+            holder = _holder(manifests, name)
+            if holder is not None:
+                reporter.at(holder.doc, (name,), f"{name} is only used with role:",
+                            f"a role: in the stack's manifests, or no {name}:",
+                            at_key=True)
+        return None
+    role = Role(arn=arn, external_id=values["external_id"], session_name=values["session_name"])
+    if account is not None and role.account != account:
+        holder = _holder(manifests, "role")
+        assert holder is not None
+        reporter.at(holder.doc, ("role",), f"the role is in account {role.account}, but "
+                    f"account: is {account}", f"a role in account {account}")
+    return role
+
+
+def _holder(manifests: list[_Manifest], field: str) -> _Manifest | None:
+    """The first manifest that sets `field` validly."""
+    for m in manifests:
+        if field in m.value and m.ok((field,)):
+            return m
+    return None
 
 
 def _group(doc: Document, prefix: DocPath) -> dict[str, list[tuple[DocPath, Location]]]:

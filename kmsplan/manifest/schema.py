@@ -31,6 +31,13 @@ PATTERN_TEXT = {
     "^[a-z]{2}(-[a-z]+)+-[0-9]+$": "a Region name such as eu-west-1",
     "^alias/[A-Za-z0-9/_-]+$": "'alias/' followed by letters, digits, '/', '_' or '-'",
     "^[a-zA-Z0-9:/_-]{1,248}$": "1-248 letters, digits, ':', '/', '_' or '-'",
+    "^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$": (
+        "an IAM role ARN such as arn:aws:iam::123456789012:role/kmsplan-apply"
+    ),
+    "^[A-Za-z0-9+=,.@:/_-]{2,1224}$": (
+        "2-1224 letters, digits or any of + = , . @ : / _ -"
+    ),
+    "^[A-Za-z0-9+=,.@_-]{2,64}$": "2-64 letters, digits or any of + = , . @ _ -",
 }
 
 
