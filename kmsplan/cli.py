@@ -23,9 +23,18 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from kmsplan.commands import apply, demo, lint, local_kms, plan, validate
+    from kmsplan.commands import (
+        apply,
+        demo,
+        iam_policy,
+        lint,
+        local_kms,
+        plan,
+        stacks,
+        validate,
+    )
 
-    for module in (validate, plan, apply, lint, demo, local_kms):
+    for module in (validate, plan, apply, lint, stacks, iam_policy, demo, local_kms):
         cli.add_command(module.command)
 
 
