@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
+import botocore.credentials
 import botocore.exceptions
 import botocore.parsers
+import botocore.session
 from botocore import xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -42,6 +44,7 @@ from kmsplan import __version__
 from kmsplan.aws.quotas import is_throttling, merged_quotas
 from kmsplan.aws.ratelimit import RateLimiter
 from kmsplan.errors import AwsError, KmsplanError
+from kmsplan.model import Role
 
 if TYPE_CHECKING:
     from mypy_boto3_iam.client import IAMClient
@@ -90,11 +93,14 @@ class AwsClients:
         max_attempts: int = 10,
         headroom: float = 1.0,
         limiter: RateLimiter | None = None,
+        role: Role | None = None,
+        session_name: str = "kmsplan",
     ) -> AwsClients:
         """Create the clients. `region` None means the standard chain (AWS_REGION, profile).
 
         `quotas` overrides entries of DEFAULT_QUOTAS. Pass an existing `limiter` to share
-        quotas between several AwsClients of the same account and Region.
+        quotas between several AwsClients of the same account and Region. With `role`, every
+        client works with the role's credentials (see `assume`).
         """
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
@@ -107,6 +113,9 @@ class AwsClients:
         resolved_region = region or os.environ.get("AWS_REGION") or session.region_name
         if not resolved_region:
             raise KmsplanError(NO_REGION_MESSAGE)
+        if role is not None:
+            session = assume(session, role, region=resolved_region, endpoint_url=endpoint_url,
+                             session_name=role.session_name or session_name)
         if limiter is None:
             try:
                 limiter = RateLimiter(merged_quotas(quotas), headroom=headroom)
@@ -163,6 +172,76 @@ class AwsClients:
     def call(self, client: BaseClient, operation: str, **params: Any) -> dict[str, Any]:
         """`call(client, operation, **params)`, for callers holding an AwsClients."""
         return call(client, operation, **params)
+
+
+def assume(
+    session: boto3.session.Session,
+    role: Role,
+    *,
+    region: str,
+    endpoint_url: str | None,
+    session_name: str,
+) -> boto3.session.Session:
+    """A session with the credentials of `role`, assumed (STS AssumeRole) with those of
+    `session`, and assumed again before they expire: a long run never outlives them.
+
+    When `session` already is a session of that role (a CI job that assumed it itself), it
+    is used as it is.
+    """
+    sts = session.client("sts", region_name=region, endpoint_url=endpoint_url)
+    with aws_errors("GetCallerIdentity"), _parser_failures(sts, "GetCallerIdentity"):
+        caller = str(sts.get_caller_identity().get("Arn", ""))
+    if is_session_of(caller, role.arn):
+        return session
+    extra: dict[str, Any] = {"RoleSessionName": session_name}
+    if role.external_id is not None:
+        extra["ExternalId"] = role.external_id
+
+    def sts_client(service_name: str, **kwargs: Any) -> Any:
+        base: Any = session
+        return base.client(service_name, region_name=region, endpoint_url=endpoint_url,
+                           **kwargs)
+
+    source = session.get_credentials()
+    if source is None:
+        raise KmsplanError(f"AssumeRole {role.arn}: no AWS credentials to assume it with")
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=sts_client, source_credentials=source, role_arn=role.arn,
+        extra_args=extra,
+    )
+    # Assumed now, so that a refused role is said at once and as such.
+    with aws_errors(f"AssumeRole {role.arn}"):
+        first = fetcher.fetch_credentials()
+    credentials = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        metadata=first, refresh_using=fetcher.fetch_credentials, method="assume-role"
+    )
+    core = botocore.session.Session()
+    core.register_component("credential_provider", botocore.credentials.CredentialResolver(
+        [_Assumed(credentials)]))
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
+class _Assumed(botocore.credentials.CredentialProvider):
+    """The one source of a role session's credentials."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: botocore.credentials.Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.Credentials:
+        return self._credentials
+
+
+def is_session_of(caller_arn: str, role_arn: str) -> bool:
+    """Whether `caller_arn` (``arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION``) is a session
+    of `role_arn` (``arn:aws:iam::ACCOUNT:role/PATH/NAME``)."""
+    caller, role = caller_arn.split(":", 5), role_arn.split(":", 5)
+    if len(caller) != 6 or len(role) != 6 or caller[4] != role[4]:
+        return False
+    kind, _, rest = caller[5].partition("/")
+    return kind == "assumed-role" and rest.split("/")[0] == role[5].rsplit("/", 1)[-1]
 
 
 def _rate_limit_hook(limiter: RateLimiter) -> Callable[..., None]:

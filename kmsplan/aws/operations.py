@@ -13,7 +13,8 @@ apply (writes), and what it acts on, which decides how a policy can scope it:
   ``aws:RequestTag/kmsplan:stack`` (the ownership tags are set in the CreateKey call);
 - ``ALIAS``: an alias operation, authorized on the alias (a resource without tags) and on
   the key it names (scoped like ``KEY``);
-- ``PRINCIPAL``: an IAM role or user of the account, read to check that it exists.
+- ``PRINCIPAL``: an IAM role or user of the account, read to check that it exists (or, for
+  AssumeRole, a stack's ``role:``: the run's own credentials need it, not the role).
 
 (KMS service authorization reference: the key resource type supports
 ``aws:ResourceTag/${TagKey}``, the alias resource type supports no tag condition, CreateKey
@@ -30,10 +31,8 @@ from dataclasses import dataclass
 class Access(str, enum.Enum):
     READ = "read"  # plan (and apply, which plans first)
     WRITE = "write"  # apply only
-
-    @property
-    def for_plan(self) -> bool:
-        return self is Access.READ
+    # The run's own credentials, to assume a stack's role: (not the plan or apply role's).
+    ASSUME = "assume"
 
 
 class Resource(str, enum.Enum):
@@ -76,6 +75,8 @@ R, W = Access.READ, Access.WRITE
 OPERATIONS: tuple[Operation, ...] = (
     # ---- who we are, and where the stack's keys are ----
     _op("sts", "GetCallerIdentity", R, Resource.ANY, "the account guard and the caller"),
+    _op("sts", "AssumeRole", Access.ASSUME, Resource.PRINCIPAL,
+        "a stack's role:, with the run's own credentials"),
     _op("resourcegroupstaggingapi", "GetResources", R, Resource.ANY,
         "find the stack's keys by their kmsplan:stack tag"),
     _op("kms", "ListKeys", R, Resource.ANY,

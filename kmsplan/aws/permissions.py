@@ -53,7 +53,8 @@ def operations_for(kind: str) -> tuple[Operation, ...]:
     """The operations a role running `kind` needs."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return tuple(op for op in OPERATIONS if kind == "apply" or op.access.for_plan)
+    wanted = (Access.READ,) if kind == "plan" else (Access.READ, Access.WRITE)
+    return tuple(op for op in OPERATIONS if op.access in wanted)
 
 
 def scopes(stacks: Sequence[Stack]) -> tuple[Scope, ...]:

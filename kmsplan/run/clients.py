@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from kmsplan.aws.client import AwsClients, caller_identity
 from kmsplan.errors import KmsplanError
-from kmsplan.model import Placement
+from kmsplan.model import Placement, Role
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
@@ -46,8 +46,13 @@ class Identity:
 class ClientPool:
     """`AwsClients` per placement, created lazily and kept for the run."""
 
-    def __init__(self, settings: AwsSettings) -> None:
+    def __init__(
+        self, settings: AwsSettings, *, role: Role | None = None, session_name: str = "kmsplan"
+    ) -> None:
         self.settings = settings
+        # The stack's role: (assumed with the run's credentials) and its session name.
+        self.role = role
+        self.session_name = session_name
         self._clients: dict[Placement, AwsClients] = {}
         self._account_id: str | None = None
         self._lock = threading.Lock()
@@ -72,7 +77,12 @@ class ClientPool:
         credentials are, and file the clients under the placement that answer names."""
         s = self.settings
         clients = AwsClients.create(
-            profile=s.profile, region=region, endpoint_url=s.endpoint_url, parallelism=s.parallelism
+            profile=s.profile,
+            region=region,
+            endpoint_url=s.endpoint_url,
+            parallelism=s.parallelism,
+            role=self.role,
+            session_name=self.session_name,
         )
         account_id, caller_arn = caller_identity(clients)
         home = Placement(account_id=account_id, region=clients.region)
@@ -100,6 +110,8 @@ class ClientPool:
                 region=placement.region,
                 endpoint_url=s.endpoint_url,
                 parallelism=s.parallelism,
+                role=self.role,
+                session_name=self.session_name,
             )
             self._clients[placement] = created
             return created

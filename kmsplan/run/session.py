@@ -133,7 +133,7 @@ def open_stack(paths: Sequence[str], aws: AwsSettings, *, intent: Intent) -> Ite
     check_region_name(aws.region)
     desired = load(list(paths))
     check_region(desired.region, aws.region, intent=intent)
-    pool = ClientPool(aws)
+    pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}")
     identity = pool.connect(desired.region or aws.region)
     check_account(desired.account, identity, intent=intent)
     with stack_lock(desired.name, identity.home):
