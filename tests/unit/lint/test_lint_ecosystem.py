@@ -68,7 +68,7 @@ def test_pre_commit_hooks_run_real_commands_on_whole_stacks() -> None:
 
 def test_workflow_runs_only_real_kmsplan_commands_and_options() -> None:
     lines = [words for step in _steps() for words in _kmsplan_lines(step.get("run", ""))]
-    assert {words[1] for words in lines} == {"lint", "plan", "apply"}
+    assert {words[1] for words in lines} == {"lint", "stacks", "iam-policy", "plan", "apply"}
     for words in lines:
         _check_invocation(words)
 
@@ -78,7 +78,9 @@ def test_workflow_posts_the_markdown_plan_uploads_sarif_and_applies_the_saved_pl
     # YAML 1.1 (PyYAML) reads the key `on` as the boolean true; GitHub reads it as "on".
     assert set(workflow[True]) == {"pull_request", "push"}
     runs = "\n".join(step.get("run", "") for step in _steps())
-    assert "kmsplan plan \"$MANIFESTS\" --format markdown --detailed-exitcode > plan.md" in runs
+    assert (
+        "kmsplan plan ${{ matrix.path }} --format markdown --detailed-exitcode > plan.md" in runs
+    )
     assert "gh pr comment" in runs
     assert "kmsplan lint \"$MANIFESTS\" --format sarif --output kmsplan.sarif" in runs
     assert "kmsplan apply --plan plan.kmsplan --auto-approve" in runs
@@ -88,5 +90,5 @@ def test_workflow_posts_the_markdown_plan_uploads_sarif_and_applies_the_saved_pl
     assert lint_job["permissions"]["security-events"] == "write"
     upload = next(s for s in lint_job["steps"] if "upload-sarif" in s.get("uses", ""))
     assert upload["if"] == "always()"
-    assert workflow["jobs"]["apply-main"]["needs"] == "plan-main"
+    assert workflow["jobs"]["apply-main"]["needs"] == ["stacks", "plan-main"]
     assert workflow["jobs"]["apply-main"]["environment"]
