@@ -66,54 +66,66 @@ class Operation:
         return f"{IAM_PREFIX[self.service]}:{self.name}"
 
 
-def _op(service: str, name: str, access: Access, resource: Resource, why: str) -> Operation:
-    return Operation(service=service, name=name, access=access, resource=resource, why=why)
-
-
 R, W = Access.READ, Access.WRITE
 
-OPERATIONS: tuple[Operation, ...] = (
+# (service, operation, access, resource, why): plain data, one row per operation.
+_ROWS: tuple[tuple[str, str, Access, Resource, str], ...] = (
     # ---- who we are, and where the stack's keys are ----
-    _op("sts", "GetCallerIdentity", R, Resource.ANY, "the account guard and the caller"),
-    _op("sts", "AssumeRole", Access.ASSUME, Resource.PRINCIPAL,
-        "a stack's role:, with the run's own credentials"),
-    _op("resourcegroupstaggingapi", "GetResources", R, Resource.ANY,
-        "find the stack's keys by their kmsplan:stack tag"),
-    _op("kms", "ListKeys", R, Resource.ANY,
-        "find keys when tag discovery is unavailable; find a key whose CreateKey answer was lost"),
-    _op("kms", "ListAliases", R, Resource.ANY, "every alias of the Region and its key"),
+    ("sts", "GetCallerIdentity", R, Resource.ANY, "the account guard and the caller"),
+    (
+        "sts",
+        "AssumeRole",
+        Access.ASSUME,
+        Resource.PRINCIPAL,
+        "a stack's role:, with the run's own credentials",
+    ),
+    (
+        "resourcegroupstaggingapi",
+        "GetResources",
+        R,
+        Resource.ANY,
+        "find the stack's keys by their kmsplan:stack tag",
+    ),
+    (
+        "kms",
+        "ListKeys",
+        R,
+        Resource.ANY,
+        "find keys when tag discovery is unavailable; find a key whose CreateKey answer was lost",
+    ),
+    ("kms", "ListAliases", R, Resource.ANY, "every alias of the Region and its key"),
     # ---- reading a key ----
-    _op("kms", "ListResourceTags", R, Resource.KEY, "a key's ownership and user tags"),
-    _op("kms", "DescribeKey", R, Resource.KEY, "a key's attributes and state"),
-    _op("kms", "GetKeyPolicy", R, Resource.KEY, "a key's policy"),
-    _op("kms", "GetKeyRotationStatus", R, Resource.KEY, "a key's rotation and its period"),
-    _op("kms", "ListGrants", R, Resource.KEY, "a key's grants"),
-    _op("kms", "GetKeyLastUsage", R, Resource.KEY, "the deletion gate: a key's last use"),
+    ("kms", "ListResourceTags", R, Resource.KEY, "a key's ownership and user tags"),
+    ("kms", "DescribeKey", R, Resource.KEY, "a key's attributes and state"),
+    ("kms", "GetKeyPolicy", R, Resource.KEY, "a key's policy"),
+    ("kms", "GetKeyRotationStatus", R, Resource.KEY, "a key's rotation and its period"),
+    ("kms", "ListGrants", R, Resource.KEY, "a key's grants"),
+    ("kms", "GetKeyLastUsage", R, Resource.KEY, "the deletion gate: a key's last use"),
     # ---- the principal check ----
-    _op("iam", "GetRole", R, Resource.PRINCIPAL, "a role named in a policy or grant exists"),
-    _op("iam", "GetUser", R, Resource.PRINCIPAL, "a user named in a policy or grant exists"),
+    ("iam", "GetRole", R, Resource.PRINCIPAL, "a role named in a policy or grant exists"),
+    ("iam", "GetUser", R, Resource.PRINCIPAL, "a user named in a policy or grant exists"),
     # ---- writes (apply) ----
-    _op("kms", "CreateKey", W, Resource.NEW_KEY, "create a key, with its ownership tags"),
-    _op("kms", "TagResource", W, Resource.KEY,
-        "set tags, including the ownership tags of a new key"),
-    _op("kms", "UntagResource", W, Resource.KEY, "remove tags"),
-    _op("kms", "PutKeyPolicy", W, Resource.KEY, "set a key's policy"),
-    _op("kms", "UpdateKeyDescription", W, Resource.KEY, "set a key's description"),
-    _op("kms", "EnableKeyRotation", W, Resource.KEY, "turn rotation on, or change its period"),
-    _op("kms", "DisableKeyRotation", W, Resource.KEY, "turn rotation off"),
-    _op("kms", "EnableKey", W, Resource.KEY, "enable a key"),
-    _op("kms", "DisableKey", W, Resource.KEY, "disable a key"),
-    _op("kms", "CreateGrant", W, Resource.KEY, "create a grant"),
-    _op("kms", "RevokeGrant", W, Resource.KEY, "revoke a kmsplan grant"),
-    _op("kms", "RetireGrant", W, Resource.KEY, "retire a kmsplan grant"),
-    _op("kms", "ScheduleKeyDeletion", W, Resource.KEY, "delete a key (through the gate)"),
-    _op("kms", "CancelKeyDeletion", W, Resource.KEY, "restore a key pending deletion"),
-    _op("kms", "CreateAlias", W, Resource.ALIAS, "create an alias"),
-    _op("kms", "UpdateAlias", W, Resource.ALIAS, "move an alias to another key"),
-    _op("kms", "DeleteAlias", W, Resource.ALIAS, "delete an alias"),
+    ("kms", "CreateKey", W, Resource.NEW_KEY, "create a key, with its ownership tags"),
+    ("kms", "TagResource", W, Resource.KEY, "set tags, including the ownership tags of a new key"),
+    ("kms", "UntagResource", W, Resource.KEY, "remove tags"),
+    ("kms", "PutKeyPolicy", W, Resource.KEY, "set a key's policy"),
+    ("kms", "UpdateKeyDescription", W, Resource.KEY, "set a key's description"),
+    ("kms", "EnableKeyRotation", W, Resource.KEY, "turn rotation on, or change its period"),
+    ("kms", "DisableKeyRotation", W, Resource.KEY, "turn rotation off"),
+    ("kms", "EnableKey", W, Resource.KEY, "enable a key"),
+    ("kms", "DisableKey", W, Resource.KEY, "disable a key"),
+    ("kms", "CreateGrant", W, Resource.KEY, "create a grant"),
+    ("kms", "RevokeGrant", W, Resource.KEY, "revoke a kmsplan grant"),
+    ("kms", "RetireGrant", W, Resource.KEY, "retire a kmsplan grant"),
+    ("kms", "ScheduleKeyDeletion", W, Resource.KEY, "delete a key (through the gate)"),
+    ("kms", "CancelKeyDeletion", W, Resource.KEY, "restore a key pending deletion"),
+    ("kms", "CreateAlias", W, Resource.ALIAS, "create an alias"),
+    ("kms", "UpdateAlias", W, Resource.ALIAS, "move an alias to another key"),
+    ("kms", "DeleteAlias", W, Resource.ALIAS, "delete an alias"),
 )
 
 
-def by_name() -> dict[tuple[str, str], Operation]:
-    """(service, operation) -> its row."""
-    return {(op.service, op.name): op for op in OPERATIONS}
+OPERATIONS: tuple[Operation, ...] = tuple(
+    Operation(service=service, name=name, access=access, resource=resource, why=why)
+    for service, name, access, resource, why in _ROWS
+)

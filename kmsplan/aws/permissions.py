@@ -79,11 +79,20 @@ def policy(kind: str, stacks: Sequence[Stack] = ()) -> dict[str, Any]:
     where = scopes(stacks)
     statements: list[dict[str, Any]] = [
         _statement("Discover", _actions(ops, Resource.ANY), ["*"]),
-        _statement("ReadKeys", _actions(ops, Resource.KEY, Access.READ),
-                   [s.arn("key/*") for s in where]),
-        _statement("CheckPrincipals", _actions(ops, Resource.PRINCIPAL), sorted({
-            f"arn:{s.partition}:iam::{s.account}:{kind_}/*"
-            for s in where for kind_ in ("role", "user")})),
+        _statement(
+            "ReadKeys", _actions(ops, Resource.KEY, Access.READ), [s.arn("key/*") for s in where]
+        ),
+        _statement(
+            "CheckPrincipals",
+            _actions(ops, Resource.PRINCIPAL),
+            sorted(
+                {
+                    f"arn:{s.partition}:iam::{s.account}:{kind_}/*"
+                    for s in where
+                    for kind_ in ("role", "user")
+                }
+            ),
+        ),
     ]
     writes = [op for op in ops if op.access is Access.WRITE]
     for index, scope in enumerate(where, start=1):
@@ -104,12 +113,15 @@ def _write_statements(
     new_key_tags = _request_tag(scope)
     new_key_tags.setdefault("Null", {})[f"aws:ResourceTag/{TAG_STACK}"] = "true"
     return [
-        _statement(f"WriteStackKeys{suffix}", sorted(key_writes), [scope.arn("key/*")],
-                   _resource_tag(scope)),
+        _statement(
+            f"WriteStackKeys{suffix}",
+            sorted(key_writes),
+            [scope.arn("key/*")],
+            _resource_tag(scope),
+        ),
         _statement(f"CreateStackKeys{suffix}", created, ["*"], create_condition),
         _statement(f"TagNewStackKeys{suffix}", tagging, [scope.arn("key/*")], new_key_tags),
-        _statement(f"Aliases{suffix}", _actions(writes, Resource.ALIAS),
-                   [scope.arn("alias/*")]),
+        _statement(f"Aliases{suffix}", _actions(writes, Resource.ALIAS), [scope.arn("alias/*")]),
     ]
 
 
@@ -133,13 +145,16 @@ def _actions(
     ops: Iterable[Operation], resource: Resource, access: Access | None = None
 ) -> list[str]:
     return sorted(
-        op.iam_action for op in ops
+        op.iam_action
+        for op in ops
         if op.resource is resource and (access is None or op.access is access)
     )
 
 
 def _statement(
-    sid: str, actions: list[str], resources: list[str],
+    sid: str,
+    actions: list[str],
+    resources: list[str],
     condition: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     statement: dict[str, Any] = {

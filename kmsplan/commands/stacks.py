@@ -90,7 +90,8 @@ def render_text(entries: Sequence[dict[str, Any]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        + "  " + row[-1]
+        + "  "
+        + row[-1]
         for row in rows
     ]
     count = len(entries)

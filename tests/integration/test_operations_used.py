@@ -75,8 +75,15 @@ def test_every_operation_plan_and_apply_send_is_in_the_table(
         assert code == 0, out + err
         # Delete a key through the gate, then declare it again: it is restored.
         write_manifest(manifest, "shop", {"audit": keys(grantee=grantee, version=2)["audit"]})
-        code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                                 "--allow-delete", "--ignore-usage")
+        code, out, err = kmsplan(
+            capsys,
+            endpoint,
+            "apply",
+            str(manifest),
+            "--auto-approve",
+            "--allow-delete",
+            "--ignore-usage",
+        )
         assert code == 0, out + err
         write_manifest(manifest, "shop", keys(grantee=grantee, version=1))
         code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve")
@@ -86,12 +93,23 @@ def test_every_operation_plan_and_apply_send_is_in_the_table(
     assert recorder.seen - listed == set()
     # The life cycle reached reads, writes and the checks of every service.
     assert {
-        ("sts", "GetCallerIdentity"), ("resourcegroupstaggingapi", "GetResources"),
-        ("iam", "GetRole"), ("kms", "ListAliases"), ("kms", "GetKeyPolicy"),
-        ("kms", "CreateKey"), ("kms", "CreateGrant"), ("kms", "RevokeGrant"),
-        ("kms", "UpdateAlias"), ("kms", "TagResource"), ("kms", "UntagResource"),
-        ("kms", "DisableKey"), ("kms", "DisableKeyRotation"), ("kms", "ScheduleKeyDeletion"),
-        ("kms", "CancelKeyDeletion"), ("kms", "EnableKey"), ("kms", "UpdateKeyDescription"),
+        ("sts", "GetCallerIdentity"),
+        ("resourcegroupstaggingapi", "GetResources"),
+        ("iam", "GetRole"),
+        ("kms", "ListAliases"),
+        ("kms", "GetKeyPolicy"),
+        ("kms", "CreateKey"),
+        ("kms", "CreateGrant"),
+        ("kms", "RevokeGrant"),
+        ("kms", "UpdateAlias"),
+        ("kms", "TagResource"),
+        ("kms", "UntagResource"),
+        ("kms", "DisableKey"),
+        ("kms", "DisableKeyRotation"),
+        ("kms", "ScheduleKeyDeletion"),
+        ("kms", "CancelKeyDeletion"),
+        ("kms", "EnableKey"),
+        ("kms", "UpdateKeyDescription"),
     } <= recorder.seen
     # And the apply role's policy allows each of them.
     actions = allowed_actions(policy("apply"))

@@ -22,10 +22,14 @@ ROLE = f"arn:aws:iam::{OTHER}:role/x"
 def role_client(endpoint: str, service: str = "kms", session: str = "test") -> Any:
     answer = client(endpoint, "sts").assume_role(RoleArn=ROLE, RoleSessionName=session)
     c = answer["Credentials"]
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                        aws_access_key_id=c["AccessKeyId"],
-                        aws_secret_access_key=c["SecretAccessKey"],
-                        aws_session_token=c["SessionToken"])
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
 
 
 def stack_tags(kms: Any) -> list[dict[str, str]]:
@@ -36,11 +40,19 @@ def stack_tags(kms: Any) -> list[dict[str, str]]:
 
 
 def test_a_stack_with_a_role_is_applied_in_the_roles_account_and_plans_clean(
-    tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    manifest = write_manifest(tmp_path / "m.yaml", "org", {"a": {"description": "A"}},
-                              account=OTHER, role=ROLE, session_name="kmsplan-test")
+    manifest = write_manifest(
+        tmp_path / "m.yaml",
+        "org",
+        {"a": {"description": "A"}},
+        account=OTHER,
+        role=ROLE,
+        session_name="kmsplan-test",
+    )
     callers: list[str] = []
 
     def install(sts: Any) -> None:
@@ -54,7 +66,8 @@ def test_a_stack_with_a_role_is_applied_in_the_roles_account_and_plans_clean(
     assert code == 0, out + err
     # Every call was made as the role: the account guard saw the assumed identity.
     assert callers and all(
-        c == f"arn:aws:sts::{OTHER}:assumed-role/x/kmsplan-test" for c in callers), callers
+        c == f"arn:aws:sts::{OTHER}:assumed-role/x/kmsplan-test" for c in callers
+    ), callers
     assert [t["kmsplan:stack"] for t in stack_tags(role_client(endpoint))] == ["org"]
     assert client(endpoint).list_keys()["Keys"] == []  # nothing in the base account
     code, out, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--detailed-exitcode")
@@ -62,7 +75,9 @@ def test_a_stack_with_a_role_is_applied_in_the_roles_account_and_plans_clean(
 
 
 def test_a_caller_that_already_is_the_role_is_not_assumed_again(
-    tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A CI job that assumed the role itself (OIDC): its session is used as it is.

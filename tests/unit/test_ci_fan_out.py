@@ -44,8 +44,11 @@ def test_one_job_lists_the_stacks_and_each_stack_gets_its_own_jobs() -> None:
         assert "stacks" in job["needs"], name
         assert job["strategy"]["matrix"] == MATRIX, name
         assert job["strategy"]["fail-fast"] is False, name
-        (credentials,) = [s for s in job["steps"]
-                          if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")]
+        (credentials,) = [
+            s
+            for s in job["steps"]
+            if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+        ]
         assert credentials["with"]["role-to-assume"] == "${{ matrix.role || env.DEFAULT_ROLE }}"
         assert credentials["with"]["aws-region"] == "${{ matrix.region || env.AWS_REGION }}"
     assert jobs["apply-main"]["environment"]
@@ -110,8 +113,15 @@ def test_the_action_runs_the_command_and_reports_its_exit_code(
         "GITHUB_OUTPUT": str(output_file),
     }
     script = run_script(_action_run_step())
-    done = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == step_code, done.stdout + done.stderr
     outputs = dict(line.split("=", 1) for line in output_file.read_text().splitlines())
     assert outputs["exitcode"] == exitcode

@@ -23,23 +23,29 @@ def write(path: Path, text: str) -> str:
 @pytest.fixture
 def org(tmp_path: Path) -> Path:
     """teams/ holds two stacks (one over two files); shared.yaml a third, with a role."""
-    write(tmp_path / "teams" / "a.yaml", """
+    write(
+        tmp_path / "teams" / "a.yaml",
+        """
         version: 1
         stack: payments
         account: "111122223333"
         region: eu-west-1
         keys: {orders: {}}
-    """)
+    """,
+    )
     write(tmp_path / "teams" / "b.yaml", "version: 1\nstack: payments\nkeys: {ledger: {}}\n")
     write(tmp_path / "teams" / "c.yaml", "version: 1\nstack: search\nkeys: {}\n")
-    write(tmp_path / "shared.yaml", f"""
+    write(
+        tmp_path / "shared.yaml",
+        f"""
         version: 1
         stack: shared
         region: us-east-1
         role: {ROLE}
         external_id: ext-1
         keys: {{}}
-    """)
+    """,
+    )
     write(tmp_path / "solo" / "m.yaml", "version: 1\nstack: solo\nkeys: {}\n")
     return tmp_path
 
@@ -55,27 +61,46 @@ def test_github_matrix_has_one_entry_per_stack_with_exactly_the_matrix_keys(
     org: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     teams, shared, solo = org / "teams", org / "shared.yaml", org / "solo"
-    code, out, err = run(capsys, "stacks", "--format", "github-matrix", str(teams),
-                         str(shared), str(solo))
+    code, out, err = run(
+        capsys, "stacks", "--format", "github-matrix", str(teams), str(shared), str(solo)
+    )
     assert (code, err) == (0, "")
     assert out.count("\n") == 1  # one line: what `echo "matrix=$(...)" >> $GITHUB_OUTPUT` needs
-    assert json.loads(out) == {"include": [
-        {"stack": "payments", "path": f"{teams}/a.yaml {teams}/b.yaml",
-         "account": "111122223333", "region": "eu-west-1", "role": None},
-        {"stack": "search", "path": f"{teams}/c.yaml", "account": None, "region": None,
-         "role": None},
-        {"stack": "shared", "path": str(shared), "account": None, "region": "us-east-1",
-         "role": ROLE},
-        # A folder that holds exactly one stack is that stack's path.
-        {"stack": "solo", "path": str(solo), "account": None, "region": None, "role": None},
-    ]}
+    assert json.loads(out) == {
+        "include": [
+            {
+                "stack": "payments",
+                "path": f"{teams}/a.yaml {teams}/b.yaml",
+                "account": "111122223333",
+                "region": "eu-west-1",
+                "role": None,
+            },
+            {
+                "stack": "search",
+                "path": f"{teams}/c.yaml",
+                "account": None,
+                "region": None,
+                "role": None,
+            },
+            {
+                "stack": "shared",
+                "path": str(shared),
+                "account": None,
+                "region": "us-east-1",
+                "role": ROLE,
+            },
+            # A folder that holds exactly one stack is that stack's path.
+            {"stack": "solo", "path": str(solo), "account": None, "region": None, "role": None},
+        ]
+    }
 
 
 def test_each_stack_path_plans_that_stack_alone(
     org: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "stacks", "--format", "github-matrix", str(org / "teams"),
-                       str(org / "solo"))
+    code, out, _ = run(
+        capsys, "stacks", "--format", "github-matrix", str(org / "teams"), str(org / "solo")
+    )
     assert code == 0
     for entry in json.loads(out)["include"]:
         code, out, err = run(capsys, "validate", *entry["path"].split(" "))
@@ -90,9 +115,15 @@ def test_json_lists_files_keys_and_the_role_settings(
     assert code == 0
     (shared,) = json.loads(out)["stacks"]  # a folder's own files only, not its subfolders
     assert shared == {
-        "stack": "shared", "path": str(org), "account": None, "region": "us-east-1",
-        "role": ROLE, "external_id": "ext-1", "session_name": None,
-        "files": [str(org / "shared.yaml")], "keys": 0,
+        "stack": "shared",
+        "path": str(org),
+        "account": None,
+        "region": "us-east-1",
+        "role": ROLE,
+        "external_id": "ext-1",
+        "session_name": None,
+        "files": [str(org / "shared.yaml")],
+        "keys": 0,
     }
 
 

@@ -101,13 +101,16 @@ def test_every_write_is_scoped_to_the_stacks_keys() -> None:
     alias_ops = {op.iam_action for op in OPERATIONS if op.resource is Resource.ALIAS}
     assert alias_ops <= set(keys["Action"])
     assert by_sid["CreateStackKeys"] == {
-        "Sid": "CreateStackKeys", "Effect": "Allow", "Action": ["kms:CreateKey"],
+        "Sid": "CreateStackKeys",
+        "Effect": "Allow",
+        "Action": ["kms:CreateKey"],
         "Resource": "*",
         "Condition": {"StringEquals": {REQUEST_KEY: "a", "aws:RequestedRegion": "eu-west-1"}},
     }
     # A new key's ownership tags, never another stack's key retagged into this one.
     assert by_sid["TagNewStackKeys"]["Condition"] == {
-        "StringEquals": {REQUEST_KEY: "a"}, "Null": {STACK_KEY: "true"},
+        "StringEquals": {REQUEST_KEY: "a"},
+        "Null": {STACK_KEY: "true"},
     }
 
 
@@ -120,8 +123,7 @@ def test_without_paths_writes_are_scoped_to_keys_of_some_kmsplan_stack() -> None
 
 def test_stacks_in_several_accounts_and_regions_get_a_scope_each() -> None:
     stacks = (
-        Stack(name="b", region="us-east-1",
-              role=Role(arn="arn:aws:iam::222233334444:role/x")),
+        Stack(name="b", region="us-east-1", role=Role(arn="arn:aws:iam::222233334444:role/x")),
         Stack(name="a", account="111122223333", region="eu-west-1"),
         Stack(name="c", account="111122223333", region="eu-west-1"),
     )
@@ -132,11 +134,14 @@ def test_stacks_in_several_accounts_and_regions_get_a_scope_each() -> None:
     assert by_sid["WriteStackKeys2"]["Resource"] == "arn:aws:kms:us-east-1:222233334444:key/*"
     assert by_sid["WriteStackKeys2"]["Condition"] == {"StringEquals": {STACK_KEY: "b"}}
     assert by_sid["ReadKeys"]["Resource"] == [
-        "arn:aws:kms:eu-west-1:111122223333:key/*", "arn:aws:kms:us-east-1:222233334444:key/*"
+        "arn:aws:kms:eu-west-1:111122223333:key/*",
+        "arn:aws:kms:us-east-1:222233334444:key/*",
     ]
     assert by_sid["CheckPrincipals"]["Resource"] == [
-        "arn:aws:iam::111122223333:role/*", "arn:aws:iam::111122223333:user/*",
-        "arn:aws:iam::222233334444:role/*", "arn:aws:iam::222233334444:user/*",
+        "arn:aws:iam::111122223333:role/*",
+        "arn:aws:iam::111122223333:user/*",
+        "arn:aws:iam::222233334444:role/*",
+        "arn:aws:iam::222233334444:user/*",
     ]
     assert "WriteStackKeys3" not in by_sid
 
@@ -152,15 +157,17 @@ def test_iam_policy_prints_a_policy_scoped_to_the_stacks_at_paths(
     assert main(["iam-policy", "--for", "apply", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     document = json.loads(out)
-    assert document == policy("apply", (Stack(name="a", region="eu-west-1"),
-                                        Stack(name="b", region="eu-west-1")))
+    assert document == policy(
+        "apply", (Stack(name="a", region="eu-west-1"), Stack(name="b", region="eu-west-1"))
+    )
     assert statements(document)["WriteStackKeys"]["Condition"] == {
-        "StringEquals": {STACK_KEY: ["a", "b"]}}
+        "StringEquals": {STACK_KEY: ["a", "b"]}
+    }
     assert err == ""
 
 
 def test_iam_policy_for_plan_without_paths_is_the_read_only_policy(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["iam-policy", "--for", "plan"]) == 0
     assert json.loads(capsys.readouterr().out) == policy("plan")
@@ -245,6 +252,14 @@ def test_kmsplan_names_no_aws_operation_that_is_not_in_the_table() -> None:
 def test_the_code_scan_finds_the_operations_kmsplan_calls() -> None:
     named = operations_named_in_code()
     # Read through call()/paginate(), written through the applier, named by the differ.
-    for op in ("GetCallerIdentity", "GetResources", "ListResourceTags", "GetRole",
-               "CreateKey", "ScheduleKeyDeletion", "CreateGrant", "UpdateAlias"):
+    for op in (
+        "GetCallerIdentity",
+        "GetResources",
+        "ListResourceTags",
+        "GetRole",
+        "CreateKey",
+        "ScheduleKeyDeletion",
+        "CreateGrant",
+        "UpdateAlias",
+    ):
         assert op in named, op

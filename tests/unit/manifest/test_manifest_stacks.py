@@ -71,7 +71,9 @@ def test_load_still_takes_one_stack_and_refuses_two(tmp_path: Path) -> None:
 
 
 def test_a_role_with_external_id_and_session_name_is_loaded(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", f"""
+    manifest = write(
+        tmp_path / "m.yaml",
+        f"""
         version: 1
         stack: s
         account: "222233334444"
@@ -79,7 +81,8 @@ def test_a_role_with_external_id_and_session_name_is_loaded(tmp_path: Path) -> N
         external_id: team-payments-1
         session_name: kmsplan-ci
         keys: {{}}
-    """)
+    """,
+    )
     stack = load([manifest])
     assert stack.role == Role(arn=ROLE, external_id="team-payments-1", session_name="kmsplan-ci")
     assert stack.role.account == "222233334444"
@@ -95,34 +98,48 @@ def test_a_role_may_be_named_in_one_file_of_a_stack_and_must_agree(tmp_path: Pat
     write(tmp_path / "c.yaml", f"version: 1\nstack: s\nrole: {other}\nkeys: {{}}\n")
     assert errors([str(tmp_path)]) == [
         f'{tmp_path / "c.yaml"}:3:7: error: role: "{other}" differs from "{ROLE}" in '
-        f'{tmp_path / "a.yaml"} (the same role in every file of a manifest set)'
+        f"{tmp_path / 'a.yaml'} (the same role in every file of a manifest set)"
     ]
 
 
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("role: arn:aws:iam::12:role/x",
-         '1:7: error: role: "arn:aws:iam::12:role/x" is not valid (an IAM role ARN such as '
-         "arn:aws:iam::123456789012:role/kmsplan-apply)"),
-        ("role: arn:aws:iam::222233334444:user/x",
-         '1:7: error: role: "arn:aws:iam::222233334444:user/x" is not valid (an IAM role ARN '
-         "such as arn:aws:iam::123456789012:role/kmsplan-apply)"),
-        (f"role: {ROLE}\nexternal_id: 'a b'",
-         '2:14: error: external_id: "a b" is not valid (2-1224 letters, digits or any of '
-         "+ = , . @ : / _ -)"),
-        (f"role: {ROLE}\nsession_name: x",
-         '2:15: error: session_name: "x" is not valid (2-64 letters, digits or any of '
-         "+ = , . @ _ -)"),
-        ("external_id: abc",
-         "1:1: error: external_id: external_id is only used with role: (a role: in the "
-         "stack's manifests, or no external_id:)"),
-        ("session_name: abc",
-         "1:1: error: session_name: session_name is only used with role: (a role: in the "
-         "stack's manifests, or no session_name:)"),
-        (f"account: '111122223333'\nrole: {ROLE}",
-         "2:7: error: role: the role is in account 222233334444, but account: is 111122223333 "
-         "(a role in account 111122223333)"),
+        (
+            "role: arn:aws:iam::12:role/x",
+            '1:7: error: role: "arn:aws:iam::12:role/x" is not valid (an IAM role ARN such as '
+            "arn:aws:iam::123456789012:role/kmsplan-apply)",
+        ),
+        (
+            "role: arn:aws:iam::222233334444:user/x",
+            '1:7: error: role: "arn:aws:iam::222233334444:user/x" is not valid (an IAM role ARN '
+            "such as arn:aws:iam::123456789012:role/kmsplan-apply)",
+        ),
+        (
+            f"role: {ROLE}\nexternal_id: 'a b'",
+            '2:14: error: external_id: "a b" is not valid (2-1224 letters, digits or any of '
+            "+ = , . @ : / _ -)",
+        ),
+        (
+            f"role: {ROLE}\nsession_name: x",
+            '2:15: error: session_name: "x" is not valid (2-64 letters, digits or any of '
+            "+ = , . @ _ -)",
+        ),
+        (
+            "external_id: abc",
+            "1:1: error: external_id: external_id is only used with role: (a role: in the "
+            "stack's manifests, or no external_id:)",
+        ),
+        (
+            "session_name: abc",
+            "1:1: error: session_name: session_name is only used with role: (a role: in the "
+            "stack's manifests, or no session_name:)",
+        ),
+        (
+            f"account: '111122223333'\nrole: {ROLE}",
+            "2:7: error: role: the role is in account 222233334444, but account: is 111122223333 "
+            "(a role in account 111122223333)",
+        ),
     ],
 )
 def test_a_wrong_role_is_an_error_at_its_line(tmp_path: Path, line: str, message: str) -> None:
