@@ -66,33 +66,15 @@ class Operation:
         return f"{IAM_PREFIX[self.service]}:{self.name}"
 
 
-R, W = Access.READ, Access.WRITE
+R, W, A = Access.READ, Access.WRITE, Access.ASSUME
 
 # (service, operation, access, resource, why): plain data, one row per operation.
 _ROWS: tuple[tuple[str, str, Access, Resource, str], ...] = (
     # ---- who we are, and where the stack's keys are ----
     ("sts", "GetCallerIdentity", R, Resource.ANY, "the account guard and the caller"),
-    (
-        "sts",
-        "AssumeRole",
-        Access.ASSUME,
-        Resource.PRINCIPAL,
-        "a stack's role:, with the run's own credentials",
-    ),
-    (
-        "resourcegroupstaggingapi",
-        "GetResources",
-        R,
-        Resource.ANY,
-        "find the stack's keys by their kmsplan:stack tag",
-    ),
-    (
-        "kms",
-        "ListKeys",
-        R,
-        Resource.ANY,
-        "find keys when tag discovery is unavailable; find a key whose CreateKey answer was lost",
-    ),
+    ("sts", "AssumeRole", A, Resource.PRINCIPAL, "a stack's role:, with the run's credentials"),
+    ("resourcegroupstaggingapi", "GetResources", R, Resource.ANY, "the stack's keys, by tag"),
+    ("kms", "ListKeys", R, Resource.ANY, "keys, without tag discovery or after a lost CreateKey"),
     ("kms", "ListAliases", R, Resource.ANY, "every alias of the Region and its key"),
     # ---- reading a key ----
     ("kms", "ListResourceTags", R, Resource.KEY, "a key's ownership and user tags"),
@@ -106,7 +88,7 @@ _ROWS: tuple[tuple[str, str, Access, Resource, str], ...] = (
     ("iam", "GetUser", R, Resource.PRINCIPAL, "a user named in a policy or grant exists"),
     # ---- writes (apply) ----
     ("kms", "CreateKey", W, Resource.NEW_KEY, "create a key, with its ownership tags"),
-    ("kms", "TagResource", W, Resource.KEY, "set tags, including the ownership tags of a new key"),
+    ("kms", "TagResource", W, Resource.KEY, "set tags, a new key's ownership tags too"),
     ("kms", "UntagResource", W, Resource.KEY, "remove tags"),
     ("kms", "PutKeyPolicy", W, Resource.KEY, "set a key's policy"),
     ("kms", "UpdateKeyDescription", W, Resource.KEY, "set a key's description"),
