@@ -26,10 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kmsplan import kmsspec
 from kmsplan.aws.operations import OPERATIONS, Access, Operation, Resource
 from kmsplan.model import TAG_STACK, Stack
 
-POLICY_VERSION = "2012-10-17"
 KINDS = ("plan", "apply")
 DEFAULT_PARTITION = "aws"
 # The size limit of a role's inline policies, whitespace not counted.
@@ -98,7 +98,10 @@ def policy(kind: str, stacks: Sequence[Stack] = ()) -> dict[str, Any]:
     for index, scope in enumerate(where, start=1):
         suffix = "" if len(where) == 1 else str(index)
         statements.extend(_write_statements(writes, scope, suffix))
-    return {"Version": POLICY_VERSION, "Statement": [s for s in statements if s["Action"]]}
+    return {
+        "Version": kmsspec.POLICY_VERSION_CURRENT,
+        "Statement": [s for s in statements if s["Action"]],
+    }
 
 
 def _write_statements(
