@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kmsplan.errors import ExitCode
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options, paths_argument
-from kmsplan.plan.types import Plan
+from kmsplan.plan.types import GateOptions, Plan
+
+if TYPE_CHECKING:
+    from kmsplan.model import Stack
+    from kmsplan.run import AwsSettings
 
 FORMATS = ("text", "json", "markdown")
 
@@ -60,13 +65,19 @@ def command(
     Exit codes: 0 success; 1 error; with --detailed-exitcode, 2 when there are changes and 3
     when the safety gate blocks any of them.
     """
+    from kmsplan.manifest import load_stacks
     from kmsplan.plan import planfile
-    from kmsplan.run import AwsSettings, Intent, open_stack
+    from kmsplan.run import AwsSettings, Intent, check_region_name, open_stack
 
     gate = gate_from_kwargs(gate_flags)
     aws = AwsSettings(
         profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
     )
+    check_region_name(region)
+    stacks = load_stacks(paths)
+    if len(stacks) > 1:
+        return plan_several(stacks, aws, gate, output_format=output_format, out=out,
+                            detailed=detailed_exitcode, color=use_color(no_color=no_color))
     with open_stack(paths, aws, intent=Intent.PLAN) as session:
         plan = session.plan(gate)
     click.echo(render(plan, output_format, color=use_color(no_color=no_color)), nl=False)
@@ -74,6 +85,33 @@ def command(
         planfile.write(out, plan)
         click.echo(f"Saved the plan to {out}.", err=True)
     return int(exit_code(plan, detailed=detailed_exitcode))
+
+
+def plan_several(
+    stacks: Sequence[Stack],
+    aws: AwsSettings,
+    gate: GateOptions,
+    *,
+    output_format: str,
+    out: str | None,
+    detailed: bool,
+    color: bool,
+) -> int:
+    """Plan each of several stacks on its own; one report and one exit code for the run."""
+    from kmsplan.render.run import render_markdown, render_text
+    from kmsplan.run.stacks import plan_each, run_exit_code
+
+    if output_format == "json" or out is not None:
+        names = ", ".join(s.name for s in stacks)
+        raise click.UsageError(
+            f"the manifests declare {len(stacks)} stacks ({names}); --format json and --out "
+            "take one stack per run: plan each stack's PATH (see `kmsplan stacks`)"
+        )
+    outcomes = plan_each(stacks, aws, gate)
+    report = render_markdown(outcomes) if output_format == "markdown" else render_text(
+        outcomes, color=color)
+    click.echo(report, nl=False)
+    return int(run_exit_code(outcomes, detailed=detailed))
 
 
 def render(plan: Plan, output_format: str, *, color: bool) -> str:

@@ -131,7 +131,13 @@ class SavedPlanRun(Run):
 def open_stack(paths: Sequence[str], aws: AwsSettings, *, intent: Intent) -> Iterator[StackRun]:
     """Steps 1-5 for the manifests at `paths`; the block runs under the stack lock."""
     check_region_name(aws.region)
-    desired = load(list(paths))
+    with open_loaded(load(list(paths)), aws, intent=intent) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def open_loaded(desired: Stack, aws: AwsSettings, *, intent: Intent) -> Iterator[StackRun]:
+    """Steps 3-5 for a stack already loaded (one of several: `kmsplan.run.stacks`)."""
     check_region(desired.region, aws.region, intent=intent)
     pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}")
     identity = pool.connect(desired.region or aws.region)

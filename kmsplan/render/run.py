@@ -1,0 +1,99 @@
+"""A run of several stacks, as text and as Markdown: the stacks found, each stack's plan (or the
+error that stopped it) under its own heading, then one summary for the run.
+
+Takes what the run layer hands over (per stack: the stack and its plan, or its error) and
+returns strings; each plan is rendered by the single-stack renderers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from kmsplan.model import Stack
+from kmsplan.plan.serialize import summary_line
+from kmsplan.plan.types import Plan
+from kmsplan.render import markdown, text
+from kmsplan.render.terminal import one_line
+
+# More stacks than this: each stack's plan is folded in a <details> block in Markdown.
+FOLD_ABOVE = 3
+
+
+class Outcome(Protocol):
+    @property
+    def stack(self) -> Stack: ...
+
+    @property
+    def plan(self) -> Plan | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+def _where(stack: Stack) -> str:
+    account = stack.account or "(account of the credentials)"
+    region = stack.region or "(Region of the run)"
+    return f"{account}, {region}"
+
+
+def _status(outcome: Outcome) -> str:
+    plan = outcome.plan
+    if plan is None:
+        return "failed"
+    if plan.blocked:
+        return "blocked"
+    return "changes" if plan.has_changes else "no changes"
+
+
+def run_summary(outcomes: Sequence[Outcome]) -> str:
+    """`Run: 3 stacks: 1 with changes, 0 blocked, 1 failed, 1 without changes.`"""
+    statuses = [_status(o) for o in outcomes]
+    count = len(outcomes)
+    return (
+        f"Run: {count} stack{'s' if count != 1 else ''}: {statuses.count('changes')} with "
+        f"changes, {statuses.count('blocked')} blocked, {statuses.count('failed')} failed, "
+        f"{statuses.count('no changes')} without changes."
+    )
+
+
+def render_text(outcomes: Sequence[Outcome], *, color: bool) -> str:
+    lines = [f"Stacks ({len(outcomes)}):"]
+    lines += [f"  {one_line(o.stack.name)}  {_where(o.stack)}" for o in outcomes]
+    lines.append("")
+    for outcome in outcomes:
+        lines.append(f"=== stack {one_line(outcome.stack.name)} ===")
+        if outcome.plan is not None:
+            lines.append(text.render(outcome.plan, color=color).rstrip("\n"))
+        else:
+            lines.append(f"failed: {one_line(outcome.error or '')}")
+        lines.append("")
+    lines.append(run_summary(outcomes))
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(outcomes: Sequence[Outcome]) -> str:
+    fold = len(outcomes) > FOLD_ABOVE
+    lines = [
+        f"## kmsplan plan: {len(outcomes)} stacks",
+        "",
+        "| Stack | Account, Region | Result |",
+        "| --- | --- | --- |",
+    ]
+    for o in outcomes:
+        result = summary_line(o.plan) if o.plan is not None else "**failed**"
+        lines.append(f"| `{o.stack.name}` | {_where(o.stack)} | {result} |")
+    lines += ["", run_summary(outcomes), ""]
+    for outcome in outcomes:
+        body = (
+            markdown.render(outcome.plan).rstrip("\n")
+            if outcome.plan is not None
+            else f"### stack `{outcome.stack.name}`: failed\n\n```\n{outcome.error}\n```"
+        )
+        if fold:
+            title = f"{outcome.stack.name}: {_status(outcome)}"
+            lines += ["<details>", f"<summary>{title}</summary>", "", body, "", "</details>"]
+        else:
+            lines.append(body)
+        lines.append("")
+    return "\n".join(lines)
