@@ -135,6 +135,9 @@ class Key:
     grants: tuple[Grant, ...] = ()  # sorted by name; owned grants only
     bypass_policy_lockout_safety_check: bool = False  # desired only: the manifest asks for it
     lint_disable: tuple[LintSuppression, ...] = ()  # desired only
+    # Desired only: the existing key this block adopts (``adopt:``: a key id, key ARN or
+    # alias name), until the key carries the block's tags.
+    adopt: str | None = field(default=None, compare=False)
 
     # Where the key block was declared, and a map from document path
     # ("keys.orders.policy.Statement[0]") to location, for lint and diagnostics.
@@ -187,6 +190,9 @@ class Stack:
     keys: tuple[Key, ...] = ()  # sorted by name
     default_window_days: int = DEFAULT_WINDOW_DAYS  # window for keys whose block is gone
     files: tuple[str, ...] = ()
+    # Logical names whose blocks were removed on purpose (``released:``): kmsplan removes
+    # its tags from those keys and leaves everything else as it is.
+    released: tuple[str, ...] = ()  # sorted
 
     def key(self, name: str) -> Key | None:
         for k in self.keys:

@@ -35,7 +35,7 @@ from kmsplan.errors import RefusedError
 from kmsplan.kmsspec import DELETION_WINDOW_MAX_DAYS, DELETION_WINDOW_MIN_DAYS
 from kmsplan.model import TAG_KEY, TAG_STACK, Placement
 from kmsplan.plan.graph import BARRIER, PlanGraph, refs_in
-from kmsplan.plan.types import Change, Plan
+from kmsplan.plan.types import Action, Change, Plan
 
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = DELETION_WINDOW_MIN_DAYS, DELETION_WINDOW_MAX_DAYS
 
@@ -72,6 +72,10 @@ def check_plan(plan: Plan) -> None:
         seen.add(change.address)
         if change.is_trailing_disable and any(c.operation != "DisableKey" for c in change.calls):
             problems.append(f"{change.address}: a key's trailing disable makes only DisableKey")
+        if change.action is Action.RELEASE and any(
+            c.operation != "UntagResource" for c in change.calls
+        ):
+            problems.append(f"{change.address}: a release makes only UntagResource")
         for call in change.calls:
             op, params = call.operation, call.params
             where = f"{change.address}: {op}"

@@ -279,6 +279,7 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
                 else:
                     alias_owner.setdefault(alias, (name, m.doc, at))
 
+    released = _released(manifests, declared, reporter)
     window = defaults.get("deletion", {}).get("window_days", DEFAULT_WINDOW_DAYS)
     return Stack(
         name=stack_name or "",
@@ -288,6 +289,7 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
         keys=tuple(sorted(keys, key=lambda k: k.name)),
         default_window_days=int(window),
         files=tuple(m.doc.file for m in manifests),
+        released=released,
     )
 
 
@@ -322,6 +324,30 @@ def _holder(manifests: list[_Manifest], field: str) -> _Manifest | None:
         if field in m.value and m.ok((field,)):
             return m
     return None
+
+
+def _released(
+    manifests: list[_Manifest], declared: dict[str, Document], reporter: Reporter
+) -> tuple[str, ...]:
+    """The names listed under ``released:`` in any file of the set. A name both declared and
+    released is an error: kmsplan cannot both manage a key and stop managing it."""
+    names: set[str] = set()
+    for m in manifests:
+        items = m.value.get("released")
+        if not isinstance(items, list) or not m.ok(("released",), only_above=True):
+            continue
+        for index, name in enumerate(items):
+            if not m.ok(("released", index)):
+                continue
+            if name in declared:
+                where = declared[name]
+                line = where.locate_key(("keys", name)).line
+                reporter.at(m.doc, ("released", index), f'key "{name}" is both released and '
+                            f"declared ({where.file}:{line})",
+                            "remove its block to release it, or remove it from released: to "
+                            "keep managing it")
+            names.add(name)
+    return tuple(sorted(names))
 
 
 def _group(doc: Document, prefix: DocPath) -> dict[str, list[tuple[DocPath, Location]]]:

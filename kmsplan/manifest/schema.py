@@ -22,6 +22,12 @@ from kmsplan.manifest.source import DocPath, Document
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
 
+# What `adopt:` may name: an alias name, a key id or a key ARN.
+ADOPT_PATTERN = (
+    "^(alias/[A-Za-z0-9/_-]+|(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/)?"
+    "(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))$"
+)
+
 # Human wording for the schema's patterns.
 PATTERN_TEXT = {
     "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$": (
@@ -38,6 +44,10 @@ PATTERN_TEXT = {
         "2-1224 letters, digits or any of + = , . @ : / _ -"
     ),
     "^[A-Za-z0-9+=,.@_-]{2,64}$": "2-64 letters, digits or any of + = , . @ _ -",
+    ADOPT_PATTERN: (
+        "a key id (1234abcd-12ab-34cd-56ef-1234567890ab or mrk-...), a key ARN "
+        "(arn:aws:kms:REGION:ACCOUNT:key/ID) or an alias name (alias/NAME)"
+    ),
 }
 
 

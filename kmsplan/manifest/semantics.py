@@ -432,6 +432,7 @@ class KeyBuilder:
                 "bypass_policy_lockout_safety_check", False),
             lint_disable=tuple(LintSuppression(rule=d["rule"], reason=d["reason"])
                                for d in lint),
+            adopt=self._part("adopt", None),
             location=self.doc.locate_key(self.path),
             source_map=self.source_map,
         )

@@ -213,6 +213,12 @@ class _Differ:
         self.warnings: list[str] = []
         # key id -> logical name, for every live key of the stack.
         self.stack_key_ids = {k.key_id: k.name for k in live.keys if k.key_id}
+        self.released = frozenset(desired.released)
+        for name in sorted(self.released - {k.name for k in live.keys}):
+            self.warnings.append(
+                f"released: {name}: no live key of stack {desired.name} carries this name "
+                "(released already?); the entry can be removed"
+            )
 
     def run(self) -> list[Change]:
         """Every change, unordered and without dependencies: the plan graph orders them."""
@@ -243,7 +249,11 @@ class _Differ:
         """The key's own change, and its trailing disable (see `_disable`), if any."""
         d, lv = match.desired, match.live
         if d is None:
-            return (self._undeclared_key(match) if lv is not None else None), None
+            if lv is None:
+                return None, None
+            if match.name in self.released:
+                return self._release(lv), None
+            return self._undeclared_key(match), None
         if lv is None:
             created = self._create_key(d)
             # A new key is Enabled until its trailing disable, grants created meanwhile.
@@ -305,6 +315,22 @@ class _Differ:
             # who gains which actions.
             policy_diff=_new_policy_diff(d),
         )
+
+    def _release(self, lv: Key) -> Change | None:
+        if lv.state is not None and lv.state.is_pending_deletion:
+            # KMS refuses UntagResource on a key pending deletion.
+            self.unmanaged.append(
+                f"{key_address(lv.name)} ({lv.key_id}) is released but pending deletion"
+                f"{' until ' + lv.deletion_date if lv.deletion_date else ''}: left as it is "
+                "(cancel its deletion to release it)"
+            )
+            return None
+        for g in lv.grants:
+            self.unmanaged.append(
+                f"grant {GRANT_PREFIX}{g.name} on {key_address(lv.name)} (grantee {g.grantee}): "
+                "stays on the released key, no longer managed by kmsplan"
+            )
+        return release_change(lv)
 
     def _undeclared_key(self, match: KeyMatch) -> Change | None:
         lv = match.live
@@ -565,6 +591,8 @@ class _Differ:
             undeclared = self.by_name[owner.name].desired is None
             if undeclared and owner.state is not None and owner.state.is_pending_deletion:
                 continue  # on a key already being deleted: left with it
+            if undeclared and owner.name in self.released:
+                continue  # a released key keeps its aliases
             changes.append(
                 Change(
                     address=alias_address(alias),
@@ -734,6 +762,37 @@ class _Differ:
                 f"{TAG_KEY}={match.name}; kmsplan manages {managed} and leaves {other.key_id} "
                 "untouched (retire it through the gate after checking it is unused)"
             )
+
+
+def release_change(
+    live: Key,
+    *,
+    extra_tags: Iterable[str] = (),
+    address: Address | None = None,
+    reason: Reason | None = None,
+) -> Change:
+    """kmsplan stops managing `live`: one UntagResource of every ``kmsplan:`` tag on it (and
+    `extra_tags`), nothing else — the key, its policy, aliases and grants stay as they are.
+    `address` defaults to the key's own; a second key carrying one name needs its own."""
+    have = live_tag_dict(live)
+    removed = sorted({k for k in have if k.startswith(TAG_PREFIX)} | set(extra_tags))
+    return Change(
+        address=address or key_address(live.name),
+        resource=Resource.KEY,
+        action=Action.RELEASE,
+        key=live.name,
+        before=key_summary(live, tags=have),
+        attributes=tuple(
+            AttributeChange(
+                name=_RESERVED_TAG_ATTRIBUTES.get(k, f"tags.{k}"), before=have.get(k), after=None
+            )
+            for k in removed
+        ),
+        calls=(
+            ApiCall(operation="UntagResource", params={"KeyId": live.key_id, "TagKeys": removed}),
+        ),
+        reason=reason if reason is not None else Reason.of(Why.RELEASED),
+    )
 
 
 def _new_policy_diff(d: Key) -> Mapping[str, Any] | None:

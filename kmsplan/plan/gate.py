@@ -365,8 +365,12 @@ def _schedules_deletion(change: Change) -> bool:
 def _mass_deletion(changes: Iterable[Change], ctx: _Context) -> GateBlock | None:
     if ctx.gate.allow_delete_all:
         return None
+    # Releases delete nothing: a released key neither counts as deleted nor as kept.
+    released = set(ctx.desired.released)
     active = {
-        k.key_id for k in ctx.live.keys if not (k.state is not None and k.state.is_pending_deletion)
+        k.key_id
+        for k in ctx.live.keys
+        if not (k.state is not None and k.state.is_pending_deletion) and k.name not in released
     }
     doomed = {
         call.params.get("KeyId")

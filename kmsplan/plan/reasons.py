@@ -34,6 +34,8 @@ class Why(str, enum.Enum):
     GRANT_REPLACED = "grant-replaced"
     WINDOW_RECORDED = "window-recorded"
     WINDOW_DEFAULT = "window-default"
+    RELEASED = "released"
+    ADOPTED = "adopted"
     NOTE = "note"  # free text that matches no template (a plan document edited by hand)
 
 
@@ -71,6 +73,11 @@ WORDS: Mapping[Why, str] = {
         "pending window {days} days from defaults.deletion.window_days (else 30): the key "
         "carries no recorded window"
     ),
+    Why.RELEASED: (
+        "listed in released: kmsplan stops managing the key and removes its kmsplan: tags; "
+        "the key, its policy, aliases and grants stay as they are"
+    ),
+    Why.ADOPTED: "adopt: {ref} names existing key {key_id}, which is not managed by kmsplan yet",
     Why.NOTE: "{text}",
 }
 

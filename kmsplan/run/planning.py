@@ -98,8 +98,8 @@ def same_account_iam(arn: str | None, account_id: str) -> str:
 
 def deletion_candidates(desired: Stack, live: LiveState) -> list[str]:
     """Logical names of live keys the diff will schedule for deletion: the stack's keys that
-    are no longer declared and not already pending deletion."""
-    declared = {k.name for k in desired.keys}
+    are no longer declared (nor released) and not already pending deletion."""
+    declared = {k.name for k in desired.keys} | set(desired.released)
     return sorted(
         {
             k.name
