@@ -218,6 +218,23 @@ class AliasTarget:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AdoptTarget:
+    """What one key block's ``adopt:`` names in KMS, as the reader found it (DescribeKey and
+    the key's tags). Facts only: whether the key may be adopted is the plan's to judge."""
+
+    name: str  # the block's logical name
+    ref: str  # what adopt: says: a key id, key ARN or alias name
+    key_id: str | None = None  # None: DescribeKey found no such key
+    arn: str | None = None
+    aws_managed: bool = False  # KeyManager=AWS
+    owner_stack: str | None = None  # the key's kmsplan:stack tag, if any
+    owner_key: str | None = None  # its kmsplan:key tag, if it is a name a manifest can declare
+    # The key read like a managed key and named as the block, when it carries no kmsplan
+    # tags of a stack (so it could be adopted); None otherwise.
+    key: Key | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LiveState:
     """What the reader saw in KMS for one stack in one account and Region."""
 
@@ -234,6 +251,8 @@ class LiveState:
     # Same-account IAM principals checked for existence: arn -> True/False, None if unknown.
     principals: Mapping[str, bool | None] = field(default_factory=dict, hash=False)
     warnings: tuple[str, ...] = ()
+    # What each declared ``adopt:`` names, by block (sorted by name).
+    adoptions: tuple[AdoptTarget, ...] = ()
 
     @property
     def placement(self) -> Placement:

@@ -76,6 +76,11 @@ def check_plan(plan: Plan) -> None:
             c.operation != "UntagResource" for c in change.calls
         ):
             problems.append(f"{change.address}: a release makes only UntagResource")
+        if change.action is Action.ADOPT and not _tags_identity(change, plan.stack):
+            problems.append(
+                f"{change.address}: the adopted key would not carry its identity tags"
+                f" {TAG_STACK}={plan.stack} and {TAG_KEY}={change.key}"
+            )
         for call in change.calls:
             op, params = call.operation, call.params
             where = f"{change.address}: {op}"
@@ -111,6 +116,16 @@ def check_plan(plan: Plan) -> None:
             "refusing to apply a malformed plan; nothing was changed:\n"
             + "\n".join(f"  {p}" for p in problems)
         )
+
+
+def _tags_identity(change: Change, stack: str) -> bool:
+    """Whether `change` tags its key with the stack's and the block's identity."""
+    for call in change.calls:
+        if call.operation == "TagResource":
+            tags = {t.get("TagKey"): t.get("TagValue") for t in call.params.get("Tags", [])}
+            if tags.get(TAG_STACK) == stack and tags.get(TAG_KEY) == change.key:
+                return True
+    return False
 
 
 def apply_plan(

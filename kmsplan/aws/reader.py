@@ -68,6 +68,7 @@ from kmsplan.model import (
     TAG_PREFIX,
     TAG_PROTECTION,
     TAG_STACK,
+    AdoptTarget,
     AliasTarget,
     Deletion,
     Grant,
@@ -145,13 +146,17 @@ def read_live(
         alias_list = pool.submit(paginate, clients.kms, "ListAliases", "Aliases", page_size=100)
         discovered = reader.discover()
         found = reader.read_candidates(discovered or ())
+        account_id, caller_arn = who.result()
+        adoptions, adopted = reader.resolve_adoptions(account_id=account_id)
+        found += reader.read_candidates(
+            c for c in adopted if c.key_id not in {r.key.key_id for r in found}
+        )
         missing = {k.name for k in stack.keys} - {r.key.name for r in found}
         if discovered is None or missing:
             if discovered is not None:
                 log.info("not found by tag discovery, confirming with a scan: %s", sorted(missing))
             examined = {c.key_id for c in discovered or ()}
             found += reader.scan(exclude=examined)
-        account_id, caller_arn = who.result()
         aliases = alias_list.result()
 
     keys = _dedupe(found, stack.name, reader.warnings)
@@ -160,6 +165,12 @@ def read_live(
     keys = [
         dataclasses.replace(_with_aliases(key, alias_targets), placement=placement)
         for key in keys
+    ]
+    adoptions = [
+        t if t.key is None else dataclasses.replace(
+            t, key=dataclasses.replace(_with_aliases(t.key, alias_targets), placement=placement)
+        )
+        for t in adoptions
     ]
 
     last_usage = _last_usages(clients, keys, deletion_candidates)
@@ -174,6 +185,7 @@ def read_live(
         last_usage=last_usage,
         principals=principals,
         warnings=reader.warnings.all(),
+        adoptions=tuple(adoptions),
     )
 
 
@@ -182,6 +194,20 @@ class _Reader:
         self.clients = clients
         self.stack = stack
         self.warnings = _Warnings()
+
+    def resolve_adoptions(
+        self, *, account_id: str
+    ) -> tuple[list[AdoptTarget], list[_Candidate]]:
+        """What every ``adopt:`` of the stack names (concurrently), and the named keys that
+        already carry their block's tags."""
+        blocks = [k for k in self.stack.keys if k.adopt is not None]
+        answers = run_concurrently(
+            lambda block: self.resolve_adoption(block, account_id=account_id),
+            blocks,
+            self.clients.parallelism,
+        )
+        targets = sorted((t for t, _ in answers), key=lambda t: t.name)
+        return targets, [c for _, c in answers if c is not None]
 
     # ---- discovery ----
 
@@ -276,15 +302,21 @@ class _Reader:
             metadata = _metadata(call(kms, "DescribeKey", KeyId=key_id), kms.meta.endpoint_url)
             if metadata.get("KeyManager") == "AWS":
                 return None  # AWS managed keys are never managed, even if tagged
-            policy_text = str(
-                call(kms, "GetKeyPolicy", KeyId=key_id, PolicyName="default").get("Policy") or ""
-            )
-            rotation = self._rotation(key_id, metadata)
-            grants = paginate(kms, "ListGrants", "Grants", page_size=100, KeyId=key_id)
+            return self._read_body(name, metadata, tags)
         except AwsError as exc:
             if exc.code == NOT_FOUND:
                 return None  # deleted since it was listed
             raise
+
+    def _read_body(self, name: str, metadata: Mapping[str, Any], tags: Tags) -> _ReadKey:
+        """The rest of a key whose tags and metadata are read: policy, rotation, grants."""
+        kms = self.clients.kms
+        key_id = str(metadata["KeyId"])
+        policy_text = str(
+            call(kms, "GetKeyPolicy", KeyId=key_id, PolicyName="default").get("Policy") or ""
+        )
+        rotation = self._rotation(key_id, metadata)
+        grants = paginate(kms, "ListGrants", "Grants", page_size=100, KeyId=key_id)
         key = build_key(
             name=name,
             metadata=metadata,
@@ -295,6 +327,51 @@ class _Reader:
             window_days=self._window_days(name),
         )
         return _ReadKey(key=key, created=_iso(metadata.get("CreationDate")) or "")
+
+    # ---- adoption ----
+
+    def resolve_adoption(
+        self, block: Key, *, account_id: str
+    ) -> tuple[AdoptTarget, _Candidate | None]:
+        """What ``adopt:`` of `block` names: DescribeKey, then the key's tags; the key is
+        read in full (as `block.name`) only when no stack owns it. Also the key as a
+        candidate of the stack when it already carries this block's tags (the adoption was
+        applied: tag discovery may not show it yet)."""
+        ref = str(block.adopt)
+        target = AdoptTarget(name=block.name, ref=ref)
+        if _names_elsewhere(ref, account_id=account_id, region=self.clients.region):
+            return target, None  # never read: the plan refuses it for its place
+        kms = self.clients.kms
+        try:
+            answer = call(kms, "DescribeKey", KeyId=ref)
+        except AwsError as exc:
+            if exc.code == NOT_FOUND:
+                return target, None
+            raise
+        metadata = _metadata(answer, kms.meta.endpoint_url)
+        key_id = str(metadata["KeyId"])
+        target = dataclasses.replace(target, key_id=key_id, arn=metadata.get("Arn"))
+        # alias/aws/* names only AWS managed keys (some emulators report them as customer's).
+        if metadata.get("KeyManager") == "AWS" or ref.startswith(AWS_ALIAS_PREFIX):
+            return dataclasses.replace(target, aws_managed=True), None
+        tags = self._tags(key_id)
+        tag_map = dict(tags)
+        owner_stack = tag_map.get(TAG_STACK)
+        owner_key = tag_map.get(TAG_KEY)
+        if owner_key is not None and not is_key_name(owner_key):
+            owner_key = None  # a name no manifest can declare: the block may take the key
+        target = dataclasses.replace(target, owner_stack=owner_stack, owner_key=owner_key)
+        if owner_stack == self.stack.name and owner_key == block.name:
+            return target, _Candidate(key_id=key_id, tags=tags)
+        if owner_stack is not None and (owner_stack != self.stack.name or owner_key):
+            return target, None  # another stack's or another block's: not read further
+        try:
+            read = self._read_body(block.name, metadata, tags)
+        except AwsError as exc:
+            if exc.code == NOT_FOUND:
+                return AdoptTarget(name=block.name, ref=ref), None  # deleted meanwhile
+            raise
+        return dataclasses.replace(target, key=read.key), None
 
     def _rotation(self, key_id: str, metadata: Mapping[str, Any]) -> Rotation:
         if not kms_can_rotate(metadata):
@@ -317,6 +394,12 @@ class _Reader:
         # so it never shows as a difference.
         desired = self.stack.key(name)
         return desired.deletion.window_days if desired else self.stack.default_window_days
+
+
+def _names_elsewhere(ref: str, *, account_id: str, region: str) -> bool:
+    """Whether `ref` is a key ARN of another account or Region."""
+    parts = ref.split(":")
+    return len(parts) == 6 and parts[0] == "arn" and (parts[4], parts[3]) != (account_id, region)
 
 
 def _metadata(answer: Mapping[str, Any], endpoint: str | None) -> dict[str, Any]:

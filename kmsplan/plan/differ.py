@@ -34,6 +34,7 @@ from kmsplan.model import (
     Stack,
     recorded_window,
 )
+from kmsplan.plan import adoption as adoption_lib
 from kmsplan.plan import cost as cost_lib
 from kmsplan.plan import gate as gate_lib
 from kmsplan.plan.gate import IMMUTABLE_ATTRIBUTES
@@ -176,7 +177,10 @@ def diff(
     """The ordered plan that makes `live` match `desired`, with the safety gate applied for the
     run's `gate` flags. `now` is the reference time of the gate's usage rule."""
     now = now or datetime.now(timezone.utc)
-    differ = _Differ(desired=desired, live=live, gate=gate)
+    # Keys that blocks adopt are diffed like the stack's own live keys (and gated with them).
+    adoptions = adoption_lib.decide(desired, live)
+    live = adoption_lib.with_adopted(live, adoptions)
+    differ = _Differ(desired=desired, live=live, gate=gate, adoptions=adoptions)
     changes = order_changes(differ.run())
     gated, gate_warnings = gate_lib.check(changes, desired=desired, live=live, gate=gate, now=now)
     return Plan(
@@ -203,8 +207,20 @@ def _needs_enabled_key(changes: Iterable[Change]) -> bool:
 
 
 class _Differ:
-    def __init__(self, *, desired: Stack, live: LiveState, gate: GateOptions) -> None:
+    def __init__(
+        self,
+        *,
+        desired: Stack,
+        live: LiveState,
+        gate: GateOptions,
+        adoptions: Mapping[str, adoption_lib.Decision] | None = None,
+    ) -> None:
         self.desired = desired
+        adoptions = adoptions or {}
+        # Blocks adopting a key in this plan, and blocks whose adoption is refused (their
+        # aliases and grants wait until the adoption can go ahead).
+        self.adopting = {name for name, d in adoptions.items() if d.adopts}
+        self.refused = {name: d for name, d in adoptions.items() if not d.adopts}
         self.live = live
         self.gate = gate
         self.matches = match_keys(desired, live)
@@ -230,7 +246,8 @@ class _Differ:
                 self._note_other(match, other)
             # The grants first: whether a disabled key must be enabled for this apply depends
             # on them (KMS refuses CreateGrant on a disabled key).
-            grants = self._grants(match) if match.desired is not None else []
+            declared = match.desired is not None and match.name not in self.refused
+            grants = self._grants(match) if declared else []
             key_change, disable = self._key(match, grants)
             if key_change is not None:
                 key_changes[match.name] = key_change
@@ -254,6 +271,8 @@ class _Differ:
             if match.name in self.released:
                 return self._release(lv), None
             return self._undeclared_key(match), None
+        if d.name in self.refused:
+            return self._refused_adoption(d, self.refused[d.name]), None
         if lv is None:
             created = self._create_key(d)
             # A new key is Enabled until its trailing disable, grants created meanwhile.
@@ -314,6 +333,23 @@ class _Differ:
             # A new key's policy is reviewed like a changed one: every statement added, and
             # who gains which actions.
             policy_diff=_new_policy_diff(d),
+        )
+
+    def _refused_adoption(self, d: Key, decision: adoption_lib.Decision) -> Change:
+        """A block whose ``adopt:`` cannot go ahead: shown as an adoption with no calls, which
+        the gate blocks with the reason and the way out. Its aliases and grants are planned
+        once the adoption can go ahead."""
+        self.warnings.append(
+            f"{key_address(d.name)}: its aliases and grants are planned once its adoption can "
+            "go ahead"
+        )
+        return Change(
+            address=key_address(d.name),
+            resource=Resource.KEY,
+            action=Action.ADOPT,
+            key=d.name,
+            after=key_summary(d, tags={**reserved_tags(self.desired.name, d), **dict(d.tags)}),
+            reason=Reason.of(Why.ADOPT_DECLARED, ref=decision.ref),
         )
 
     def _release(self, lv: Key) -> Change | None:
@@ -462,10 +498,16 @@ class _Differ:
         immutable = [a.name for a in attributes if a.name in IMMUTABLE_ATTRIBUTES]
         if immutable:
             reasons.insert(0, because(Why.IMMUTABLE, attributes=", ".join(immutable)))
+        adopting = d.name in self.adopting
+        if adopting:
+            reasons.insert(0, because(Why.ADOPTED, ref=d.adopt, key_id=key_id))
+            action = Action.ADOPT
+        else:
+            action = Action.RESTORE if restoring else Action.UPDATE
         change = Change(
             address=key_address(d.name),
             resource=Resource.KEY,
-            action=Action.RESTORE if restoring else Action.UPDATE,
+            action=action,
             key=d.name,
             before=key_summary(lv, tags=live_tag_dict(lv)),
             after=key_summary(d, tags={**reserved_tags(self.desired.name, d), **dict(d.tags)}),
@@ -580,6 +622,8 @@ class _Differ:
                     declared[alias] = match
         changes = []
         for alias, match in sorted(declared.items()):
+            if match.name in self.refused:
+                continue
             change = self._declared_alias(alias, match, live_targets, key_changes.get(match.name))
             if change is not None:
                 changes.append(change)

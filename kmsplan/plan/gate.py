@@ -20,6 +20,7 @@ from typing import Any
 from kmsplan import kmsspec
 from kmsplan.errors import PolicyError
 from kmsplan.model import TAG_PROTECTION, Key, LastUsage, LiveState, Stack
+from kmsplan.plan import adoption as adoption_lib
 from kmsplan.plan.types import (
     Action,
     ApiCall,
@@ -46,6 +47,10 @@ MAX_WINDOW_DAYS = kmsspec.DELETION_WINDOW_MAX_DAYS
 
 _MAYBE_UNIQUE_ID = re.compile("|".join(UNIQUE_ID_PREFIXES))
 
+_UNBLOCK_IMMUTABLE_ADOPTED = (
+    "write the key's actual spec, usage and multi_region in its block (kmsplan import writes "
+    "them), or adopt another key"
+)
 _UNBLOCK_IMMUTABLE = (
     "declare a new key with the attributes you want, move the aliases to it, re-encrypt the "
     "data under the new key, then remove the old key's block and retire it through the "
@@ -77,6 +82,7 @@ def check(
 class _Context:
     __slots__ = (
         "_policies",
+        "adoptions",
         "by_id",
         "desired",
         "gate",
@@ -94,6 +100,10 @@ class _Context:
         self.gate = gate
         self.now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
         self.by_id = {k.key_id: k for k in live.keys if k.key_id}
+        # Refused adoptions by block name (the keys being adopted are among live.keys).
+        self.adoptions = {
+            name: d for name, d in adoption_lib.decide(desired, live).items() if not d.adopts
+        }
         partition = _partition(live.caller_arn)
         self.root_arn = f"arn:{partition}:iam::{live.account_id}:root"
         self.missing_principals = {p for p, exists in live.principals.items() if exists is False}
@@ -131,6 +141,7 @@ def _immutable(change: Change, ctx: _Context) -> list[GateBlock]:
     if change.resource is not Resource.KEY or not differing:
         return []
     what = ", ".join(f"{a.name} {a.before!r} -> {a.after!r}" for a in differing)
+    adopting = change.action is Action.ADOPT
     return [
         GateBlock(
             rule="immutable",
@@ -139,9 +150,20 @@ def _immutable(change: Change, ctx: _Context) -> list[GateBlock]:
                 "kmsplan never replaces a key behind your back (that would destroy the data "
                 "encrypted under it)"
             ),
-            unblock=_UNBLOCK_IMMUTABLE,
+            unblock=_UNBLOCK_IMMUTABLE_ADOPTED if adopting else _UNBLOCK_IMMUTABLE,
         )
     ]
+
+
+def _adoption(change: Change, ctx: _Context) -> list[GateBlock]:
+    """An ``adopt:`` that cannot go ahead: the target is missing, AWS managed, another
+    stack's or block's key, adopted twice, or not the key carrying the block's tags."""
+    if change.action is not Action.ADOPT or change.address.step is not None:
+        return []
+    decision = ctx.adoptions.get(change.key)
+    if decision is None:
+        return []
+    return [GateBlock(rule="adopt", reason=decision.reason, unblock=decision.unblock)]
 
 
 def _alias_takeover(change: Change, ctx: _Context) -> list[GateBlock]:
@@ -344,6 +366,7 @@ def _principals(change: Change, ctx: _Context) -> list[GateBlock]:
 
 
 _RULES: tuple[Callable[[Change, _Context], list[GateBlock]], ...] = (
+    _adoption,
     _immutable,
     _alias_takeover,
     _deletion,

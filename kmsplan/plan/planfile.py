@@ -115,7 +115,9 @@ def fingerprint(live: LiveState) -> dict[str, str]:
     name): ``.metadata``, ``.policy``, ``.tags``, ``.rotation``, ``.grants``. Per alias in the
     Region: ``alias.<name>``. Plus ``account`` (account and Region), ``discovered`` (the sorted
     ids of the stack's keys: a key appearing or vanishing), ``usage.<key>`` and
-    ``principal.<arn>`` (what the deletion gate and the principal checks relied on).
+    ``principal.<arn>`` (what the deletion gate and the principal checks relied on). Per
+    ``adopt:`` block: ``adopt.<name>`` (what it named) and, for a key it would adopt, the
+    same five digests under ``adopt.<name>``.
     """
     objects: dict[str, Any] = {
         "account": {"account_id": live.account_id, "region": live.region},
@@ -124,25 +126,18 @@ def fingerprint(live: LiveState) -> dict[str, str]:
     names = [k.name for k in live.keys]
     for key in live.keys:
         base = f"key.{key.name}" if names.count(key.name) == 1 else f"key.{key.name}@{key.key_id}"
-        objects.update(
-            {
-                f"{base}.metadata": _metadata(key),
-                f"{base}.policy": (
-                    {"policy": key.policy}
-                    if key.policy is not None
-                    else {"policy_text": key.policy_text}
-                ),
-                f"{base}.tags": sorted([k, v] for k, v in key.live_tags),
-                f"{base}.rotation": {
-                    "enabled": key.rotation.enabled,
-                    "period_days": key.rotation.period_days,
-                },
-                f"{base}.grants": sorted(
-                    (_grant(g) for g in (*key.grants, *key.foreign_grants)),
-                    key=lambda g: (str(g["grant_id"]), str(g["name"])),
-                ),
-            }
-        )
+        objects.update(_key_objects(base, key))
+    # What each adopt: named, and the key it would adopt, read like the stack's own.
+    for target in live.adoptions:
+        objects[f"adopt.{target.name}"] = {
+            "ref": target.ref,
+            "key_id": target.key_id,
+            "aws_managed": target.aws_managed,
+            "owner_stack": target.owner_stack,
+            "owner_key": target.owner_key,
+        }
+        if target.key is not None:
+            objects.update(_key_objects(f"adopt.{target.name}", target.key))
     for alias in live.aliases:
         objects[f"alias.{alias.name}"] = {"target_key_id": alias.target_key_id}
     for name, usage in live.last_usage.items():
@@ -154,6 +149,25 @@ def fingerprint(live: LiveState) -> dict[str, str]:
     for arn, exists in live.principals.items():
         objects[f"principal.{arn}"] = {"exists": exists}
     return {address: digest(value) for address, value in sorted(objects.items())}
+
+
+def _key_objects(base: str, key: Key) -> dict[str, Any]:
+    """The digests of one live key: metadata, policy, tags, rotation, grants."""
+    return {
+        f"{base}.metadata": _metadata(key),
+        f"{base}.policy": (
+            {"policy": key.policy} if key.policy is not None else {"policy_text": key.policy_text}
+        ),
+        f"{base}.tags": sorted([k, v] for k, v in key.live_tags),
+        f"{base}.rotation": {
+            "enabled": key.rotation.enabled,
+            "period_days": key.rotation.period_days,
+        },
+        f"{base}.grants": sorted(
+            (_grant(g) for g in (*key.grants, *key.foreign_grants)),
+            key=lambda g: (str(g["grant_id"]), str(g["name"])),
+        ),
+    }
 
 
 def stale_objects(saved: Mapping[str, str], current: Mapping[str, str]) -> list[str]:

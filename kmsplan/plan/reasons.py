@@ -36,6 +36,7 @@ class Why(str, enum.Enum):
     WINDOW_DEFAULT = "window-default"
     RELEASED = "released"
     ADOPTED = "adopted"
+    ADOPT_DECLARED = "adopt-declared"
     NOTE = "note"  # free text that matches no template (a plan document edited by hand)
 
 
@@ -78,6 +79,7 @@ WORDS: Mapping[Why, str] = {
         "the key, its policy, aliases and grants stay as they are"
     ),
     Why.ADOPTED: "adopt: {ref} names existing key {key_id}, which is not managed by kmsplan yet",
+    Why.ADOPT_DECLARED: "declared with adopt: {ref}",
     Why.NOTE: "{text}",
 }
 

@@ -68,7 +68,8 @@ class GateBlock:
 
     rule: str  # stable id: "deletion-protection", "allow-delete", "usage", "window",
     #            "mass-deletion", "immutable", "alias-takeover", "lockout", "account",
-    #            "outside-stack" (a saved plan's call on a key the stack does not hold)
+    #            "outside-stack" (a saved plan's call on a key the stack does not hold),
+    #            "adopt"
     reason: str
     unblock: str
 
