@@ -27,6 +27,7 @@ def _register() -> None:
         apply,
         demo,
         iam_policy,
+        import_keys,
         lint,
         local_kms,
         plan,
@@ -34,7 +35,7 @@ def _register() -> None:
         validate,
     )
 
-    for module in (validate, plan, apply, lint, stacks, iam_policy, demo, local_kms):
+    for module in (validate, plan, apply, import_keys, lint, stacks, iam_policy, demo, local_kms):
         cli.add_command(module.command)
 
 

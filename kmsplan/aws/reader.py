@@ -272,6 +272,9 @@ class _Reader:
         results = run_concurrently(self._read_key, candidates, self.clients.parallelism)
         return [r for r in results if r is not None]
 
+    def tags(self, key_id: str) -> Tags:
+        return self._tags(key_id)
+
     def _tags(self, key_id: str) -> Tags:
         items = paginate(self.clients.kms, "ListResourceTags", "Tags", page_size=50, KeyId=key_id)
         endpoint = self.clients.kms.meta.endpoint_url
@@ -394,6 +397,34 @@ class _Reader:
         # so it never shows as a difference.
         desired = self.stack.key(name)
         return desired.deletion.window_days if desired else self.stack.default_window_days
+
+
+def read_key_details(
+    clients: AwsClients, stack: Stack, *, name: str, metadata: Mapping[str, Any], tags: Tags
+) -> Key:
+    """A key whose DescribeKey metadata and tags are read, completed like a managed key of
+    `stack` named `name`: policy, rotation and grants (for `kmsplan import`)."""
+    return _Reader(clients, stack)._read_body(name, metadata, tags).key
+
+
+def key_metadata(clients: AwsClients, answer: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeKey's KeyMetadata, checked like the reader checks it."""
+    return _metadata(answer, clients.kms.meta.endpoint_url)
+
+
+def key_tags(clients: AwsClients, key_id: str) -> Tags:
+    """A key's tags (ListResourceTags), sorted."""
+    return _Reader(clients, Stack(name="")).tags(key_id)
+
+
+def alias_targets(aliases: Iterable[Mapping[str, Any]]) -> tuple[AliasTarget, ...]:
+    """Customer aliases (alias/aws/* dropped) from a ListAliases listing."""
+    return _alias_targets(aliases)
+
+
+def with_aliases(key: Key, targets: Iterable[AliasTarget]) -> Key:
+    """`key` with the names of the aliases in `targets` that point at it."""
+    return _with_aliases(key, targets)
 
 
 def _names_elsewhere(ref: str, *, account_id: str, region: str) -> bool:

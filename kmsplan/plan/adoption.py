@@ -75,8 +75,7 @@ def decide(desired: Stack, live: LiveState) -> dict[str, Decision]:
             decisions[name] = _refuse(
                 target,
                 Refusal.ADOPTED_TWICE,
-                f"key {target.key_id} is also adopted by "
-                + ", ".join(f"key.{n}" for n in others),
+                f"key {target.key_id} is also adopted by " + ", ".join(f"key.{n}" for n in others),
                 "keep adopt: on one block only: one key is managed as one logical key",
             )
         elif target.key is not None:
@@ -133,8 +132,7 @@ def _refusal(target: AdoptTarget, desired: Stack, live: LiveState) -> Decision |
         return _refuse(
             target,
             Refusal.AWS_MANAGED,
-            f"key {target.key_id} is an AWS managed key (KeyManager=AWS), which only AWS "
-            "manages",
+            f"key {target.key_id} is an AWS managed key (KeyManager=AWS), which only AWS manages",
             "remove the block; to control the key policy, use a customer managed key "
             "instead (declare one, and point the service at it)",
         )
@@ -143,8 +141,7 @@ def _refusal(target: AdoptTarget, desired: Stack, live: LiveState) -> Decision |
         return _refuse(
             target,
             Refusal.OTHER_STACK,
-            f"key {target.key_id} is {owner} of stack {target.owner_stack} (its "
-            "kmsplan:stack tag)",
+            f"key {target.key_id} is {owner} of stack {target.owner_stack} (its kmsplan:stack tag)",
             f"release it from stack {target.owner_stack} first (list "
             f"{target.owner_key or 'its name'} under released: there and apply), then "
             "adopt it here",
