@@ -18,6 +18,8 @@ per managed key (concurrent)   ListResourceTags (authoritative tags: RGTA's inde
                                DescribeKey, GetKeyPolicy (PolicyName="default"),
                                GetKeyRotationStatus (only keys KMS can rotate),
                                ListGrants (+1 per further 100 grants): at most 5
+adoptions (``adopt:``)         per block: DescribeKey, ListResourceTags; and, for a key no
+                               stack owns, the per-key reads above
 confirmation (see below)       ceil(K/1000) ListKeys + (K − N) ListResourceTags
 deletion candidates            1 GetKeyLastUsage each (retries off)
 principal checks               1 IAM GetRole/GetUser each
@@ -30,7 +32,7 @@ missed would be planned as a create, and created a second time; that must never 
 when a desired key is not among the keys discovered (the plan would create it), or when RGTA
 cannot be used (AccessDenied, not served), the reader confirms with an exhaustive scan:
 ListKeys, then ListResourceTags for every key discovery did not already read. Only plans
-with pending creates pay for it.
+with pending creates or adoptions pay for it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ On the example manifests (each file or folder in PATH is its own stack):
 5. plan a deletion — one key removed from a manifest — and show the safety gate block it;
 6. envelope encryption with a key it created, through its alias: GenerateDataKey, encrypt a
    document locally with the plaintext data key, drop that key, Decrypt the data key through
-   KMS, decrypt the document, compare.
+   KMS, decrypt the document, compare;
+7. adopt a key made outside kmsplan: `kmsplan import` writes its manifest, the plan shows
+   only the adoption (one TagResource), apply, and the plan is clean.
 
 The emulator binds 127.0.0.1 on a free port and is stopped however the demo ends.
 """
@@ -181,6 +183,49 @@ def run_demo(all_stacks: list[Path], endpoint: str) -> None:
         "Encrypt a document with a data key from a key the demo created, addressed by its alias.",
     )
     _envelope_round_trip(desired, endpoint)
+
+    _step(
+        7,
+        "Adopt an existing key",
+        "A key made directly with the AWS SDK, as a console or a script would: `kmsplan import` "
+        "writes its manifest, the plan adopts it with one TagResource, apply, plan again.",
+    )
+    _adopt_existing_key(endpoint)
+
+
+def _adopt_existing_key(endpoint: str) -> None:
+    from kmsplan.aws.client import AwsClients
+    from kmsplan.aws.inventory import read_inventory
+    from kmsplan.commands.import_keys import write_files
+    from kmsplan.local_kms import REGION
+    from kmsplan.manifest.writer import imported_set
+
+    clients = AwsClients.create(profile=None, region=REGION, endpoint_url=endpoint)
+    made = clients.kms.create_key(Description="made by hand, before kmsplan")
+    key_id = made["KeyMetadata"]["KeyId"]
+    clients.kms.create_alias(AliasName="alias/demo/legacy", TargetKeyId=key_id)
+    _say(f"CreateKey + CreateAlias alias/demo/legacy: key {key_id}, no kmsplan tags.")
+    inventory = read_inventory(clients, ["alias/demo/legacy"], every_unowned=False, stack="adopted")
+    written = imported_set(
+        inventory.keys, stack="adopted", account_id=inventory.account_id, region=REGION
+    )
+    with tempfile.TemporaryDirectory(prefix="kmsplan-demo-") as tmp:
+        folder = Path(tmp) / "adopted"
+        write_files(folder, written.files, force=False)
+        manifest = next(iter(written.files))
+        _say(f"$ kmsplan import alias/demo/legacy --stack adopted --out adopted/  -> {manifest}:")
+        _say(written.files[manifest].rstrip("\n"))
+        _say()
+        plan, _ = _plan(folder, endpoint)
+        _say(_render(plan))
+        calls = [call.operation for change in plan.changes for call in change.calls]
+        if calls != ["TagResource"]:
+            raise DemoFailed(f"demo failed: the adoption plan makes {calls}, not one TagResource")
+        _apply(plan, endpoint)
+        again, _ = _plan(folder, endpoint)
+    _say(_render(again))
+    if again.has_changes:
+        raise DemoFailed("demo failed: the adopted key still has changes after apply")
 
 
 def _render(plan: Plan) -> str:

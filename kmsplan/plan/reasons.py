@@ -78,7 +78,7 @@ WORDS: Mapping[Why, str] = {
         "listed in released: kmsplan stops managing the key and removes its kmsplan: tags; "
         "the key, its policy, aliases and grants stay as they are"
     ),
-    Why.ADOPTED: "adopt: {ref} names existing key {key_id}, which is not managed by kmsplan yet",
+    Why.ADOPTED: "adopt: {ref}: existing key {key_id}, not managed by kmsplan yet",
     Why.ADOPT_DECLARED: "declared with adopt: {ref}",
     Why.NOTE: "{text}",
 }

@@ -72,7 +72,7 @@ def test_adopting_a_key_tags_it_updates_what_differs_and_then_plans_clean(
     code, out, err = kmsplan(capsys, endpoint, "plan", str(path), "--detailed-exitcode")
     assert code == 2, out + err
     assert "» key.orders will be adopted" in out
-    assert f"adopt: alias/legacy/orders names existing key {key_id}" in out
+    assert f"# adopt: alias/legacy/orders: existing key {key_id}, not managed by kmsplan yet" in out
     assert "calls: UpdateKeyDescription, TagResource" in out
     assert "alias.alias/legacy/orders" not in out  # already on the key: no call
     assert "+ alias.alias/orders will be created" in out

@@ -45,12 +45,14 @@ def test_demo_runs_the_whole_workflow_and_stops_its_emulator(tmp_path: Path) -> 
         "== 4. Plan again ==",
         "== 5. The safety gate ==",
         "== 6. Envelope encryption ==",
+        "== 7. Adopt an existing key ==",
     ):
         assert heading in lines
     after_apply = lines[
         lines.index("== 4. Plan again ==") : lines.index("== 5. The safety gate ==")
     ]
-    applied = [line for line in lines if line.startswith("Apply complete: ")]
+    applying = lines[lines.index("== 3. Apply ==") : lines.index("== 4. Plan again ==")]
+    applied = [line for line in applying if line.startswith("Apply complete: ")]
     assert applied and len(applied) == after_apply.count("No changes. KMS matches the manifests.")
     assert (
         "error: refusing to apply: 1 change(s) blocked by the safety gate; nothing was changed:"
@@ -59,6 +61,10 @@ def test_demo_runs_the_whole_workflow_and_stops_its_emulator(tmp_path: Path) -> 
     assert any("blocked by deletion-protection" in line for line in lines)
     assert any(line.startswith("1. GenerateDataKey(KeyId=alias/") for line in lines)
     assert any(line.startswith("Round trip OK: the decrypted document matches") for line in lines)
+    adoption = lines[lines.index("== 7. Adopt an existing key ==") :]
+    assert any("key.demo-legacy will be adopted" in line for line in adoption)
+    assert adoption.count("No changes. KMS matches the manifests.") == 1
+    assert sum(line.startswith("Apply complete: ") for line in adoption) == 1
     assert lines[-1] == "Stopping the local KMS emulator."
     assert "Traceback" not in done.stderr
 
