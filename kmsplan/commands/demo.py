@@ -10,8 +10,9 @@ On the example manifests (each file or folder in PATH is its own stack):
 6. envelope encryption with a key it created, through its alias: GenerateDataKey, encrypt a
    document locally with the plaintext data key, drop that key, Decrypt the data key through
    KMS, decrypt the document, compare;
-7. adopt a key made outside kmsplan: `kmsplan import` writes its manifest, the plan shows
-   only the adoption (one TagResource), apply, and the plan is clean.
+7. release a key from one stack (`released:`: its kmsplan tags are removed, nothing else),
+   then adopt it into another: `kmsplan import` writes its manifest, the plan shows only the
+   adoption (one TagResource), apply, and the plan is clean.
 
 The emulator binds 127.0.0.1 on a free port and is stopped however the demo ends.
 """
@@ -186,9 +187,10 @@ def run_demo(all_stacks: list[Path], endpoint: str) -> None:
 
     _step(
         7,
-        "Adopt an existing key",
-        "A key made directly with the AWS SDK, as a console or a script would: `kmsplan import` "
-        "writes its manifest, the plan adopts it with one TagResource, apply, plan again.",
+        "Release and adopt a key",
+        "Stack legacy releases its key (released:), leaving it unmanaged, like a key made in "
+        "the console; `kmsplan import` writes a manifest that adopts it into stack adopted, "
+        "the plan is one TagResource, apply, plan again.",
     )
     _adopt_existing_key(endpoint)
 
@@ -200,20 +202,38 @@ def _adopt_existing_key(endpoint: str) -> None:
     from kmsplan.local_kms import REGION
     from kmsplan.manifest.writer import imported_set
 
-    clients = AwsClients.create(profile=None, region=REGION, endpoint_url=endpoint)
-    made = clients.kms.create_key(Description="made by hand, before kmsplan")
-    key_id = made["KeyMetadata"]["KeyId"]
-    clients.kms.create_alias(AliasName="alias/demo/legacy", TargetKeyId=key_id)
-    _say(f"CreateKey + CreateAlias alias/demo/legacy: key {key_id}, no kmsplan tags.")
-    inventory = read_inventory(clients, ["alias/demo/legacy"], every_unowned=False, stack="adopted")
-    written = imported_set(
-        inventory.keys, stack="adopted", account_id=inventory.account_id, region=REGION
-    )
     with tempfile.TemporaryDirectory(prefix="kmsplan-demo-") as tmp:
+        # A key kmsplan does not own: made by a stack, then released from it (in a real
+        # account: made in the console, by a script or another tool).
+        legacy = Path(tmp) / "legacy.yaml"
+        block = {"description": "made before this stack", "aliases": ["alias/demo/reports"]}
+        legacy.write_text(
+            yaml.safe_dump(
+                {"version": 1, "stack": "legacy", "keys": {"reports": block}}, sort_keys=False
+            )
+        )
+        _apply(_plan(legacy, endpoint)[0], endpoint)
+        legacy.write_text(
+            yaml.safe_dump(
+                {"version": 1, "stack": "legacy", "released": ["reports"]}, sort_keys=False
+            )
+        )
+        release, _ = _plan(legacy, endpoint)
+        _say(_render(release))
+        _apply(release, endpoint)
+        _say()
+
+        clients = AwsClients.create(profile=None, region=REGION, endpoint_url=endpoint)
+        inventory = read_inventory(
+            clients, ["alias/demo/reports"], every_unowned=False, stack="adopted"
+        )
+        written = imported_set(
+            inventory.keys, stack="adopted", account_id=inventory.account_id, region=REGION
+        )
         folder = Path(tmp) / "adopted"
         write_files(folder, written.files, force=False)
         manifest = next(iter(written.files))
-        _say(f"$ kmsplan import alias/demo/legacy --stack adopted --out adopted/  -> {manifest}:")
+        _say(f"$ kmsplan import alias/demo/reports --stack adopted --out adopted/  -> {manifest}:")
         _say(written.files[manifest].rstrip("\n"))
         _say()
         plan, _ = _plan(folder, endpoint)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kmsplan.model import AdoptTarget, Key, LiveState, Stack
+from kmsplan.plan.actions import Action
+from kmsplan.plan.reasons import Why
+from kmsplan.plan.types import Change
 
 
 class Refusal(str, enum.Enum):
@@ -96,6 +99,19 @@ def with_adopted(live: LiveState, decisions: Mapping[str, Decision]) -> LiveStat
         return live
     keys = tuple(sorted((*live.keys, *adopted), key=lambda k: k.name))
     return dataclasses.replace(live, keys=keys)
+
+
+def adopted_refs(changes: Iterable[Change]) -> dict[str, str]:
+    """Block name -> what its ``adopt:`` says, for the adoptions among `changes` (a saved
+    plan re-read to check it is not stale must resolve the same references)."""
+    refs: dict[str, str] = {}
+    for change in changes:
+        if change.action is not Action.ADOPT or change.address.step is not None:
+            continue
+        for part in change.reason.parts:
+            if part.why in (Why.ADOPTED, Why.ADOPT_DECLARED):
+                refs[change.key] = dict(part.params)["ref"]
+    return refs
 
 
 def _refuse(target: AdoptTarget, refusal: Refusal, why: str, unblock: str) -> Decision:

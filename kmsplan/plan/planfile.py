@@ -116,8 +116,8 @@ def fingerprint(live: LiveState) -> dict[str, str]:
     Region: ``alias.<name>``. Plus ``account`` (account and Region), ``discovered`` (the sorted
     ids of the stack's keys: a key appearing or vanishing), ``usage.<key>`` and
     ``principal.<arn>`` (what the deletion gate and the principal checks relied on). Per
-    ``adopt:`` block: ``adopt.<name>`` (what it named) and, for a key it would adopt, the
-    same five digests under ``adopt.<name>``.
+    ``adopt:`` block whose key does not carry its tags yet: ``adopt.<name>`` (what it
+    named) and, for a key it would adopt, the same five digests under ``adopt.<name>``.
     """
     objects: dict[str, Any] = {
         "account": {"account_id": live.account_id, "region": live.region},
@@ -129,6 +129,8 @@ def fingerprint(live: LiveState) -> dict[str, str]:
         objects.update(_key_objects(base, key))
     # What each adopt: named, and the key it would adopt, read like the stack's own.
     for target in live.adoptions:
+        if (target.owner_stack, target.owner_key) == (live.stack, target.name):
+            continue  # adopted already: the key is fingerprinted as the stack's own
         objects[f"adopt.{target.name}"] = {
             "ref": target.ref,
             "key_id": target.key_id,

@@ -20,6 +20,7 @@ from kmsplan.aws.reader import read_live
 from kmsplan.errors import PolicyError, RefusedError
 from kmsplan.model import Key, LiveState, Stack
 from kmsplan.plan import gate as safety_gate
+from kmsplan.plan.adoption import adopted_refs
 from kmsplan.plan.planfile import fingerprint, stale_objects
 from kmsplan.plan.types import Action, GateOptions, Plan
 from kmsplan.policy.principals import same_account_iam_principals
@@ -46,6 +47,8 @@ def reread(plan: Plan, clients: AwsClients, identity: Identity) -> LiveState:
         for c in plan.changes
         if c.action is Action.CREATE and c.address == f"key.{c.key}"
     )
+    # Adoptions resolve the same references again.
+    created += tuple(Key(name=n, adopt=ref) for n, ref in adopted_refs(plan.changes).items())
     stack = Stack(name=plan.stack, region=plan.region, keys=created)
     live = read_live(
         clients,

@@ -233,3 +233,41 @@ def test_adopting_an_aws_managed_key_is_refused(
     assert "key.ebs: adopt: alias/aws/ebs: key " in out
     assert "is an AWS managed key (KeyManager=AWS), which only AWS manages" in out
     assert "to unblock: remove the block; to control the key policy, use a customer" in out
+
+
+def test_a_saved_adoption_plan_applies_and_goes_stale_when_the_key_changes(
+    tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_id = existing_key(endpoint, alias="alias/legacy/orders")
+    block = {
+        "adopt": "alias/legacy/orders",
+        "aliases": ["alias/legacy/orders"],
+        "policy": admin_policy(),
+    }
+    path = write_manifest(tmp_path / "m.yaml", "brown", {"orders": block})
+    saved = tmp_path / "adopt.plan"
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(path), "--out", str(saved))
+    assert code == 0, out + err
+    client(endpoint).update_key_description(KeyId=key_id, Description="changed by hand")
+    code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
+    assert code == 1
+    assert err == (
+        f"error: stale plan: live KMS changed since {saved} was saved (adopt.orders.metadata); "
+        "run kmsplan plan again. Nothing was changed\n"
+    )
+    assert tags_of(client(endpoint), key_id) == {}
+
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(path), "--out", str(saved))
+    assert code == 0, out + err
+    code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
+    assert code == 0, out + err
+    assert tags_of(client(endpoint), key_id)["kmsplan:key"] == "orders"
+
+    # adopt: may stay: a saved plan of another change, the adopt: still there, is not stale.
+    block["description"] = "orders"
+    write_manifest(tmp_path / "m.yaml", "brown", {"orders": block})
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(path), "--out", str(saved))
+    assert code == 0, out + err
+    assert "~ key.orders will be updated in place" in out
+    code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
+    assert code == 0, out + err

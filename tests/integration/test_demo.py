@@ -45,7 +45,7 @@ def test_demo_runs_the_whole_workflow_and_stops_its_emulator(tmp_path: Path) -> 
         "== 4. Plan again ==",
         "== 5. The safety gate ==",
         "== 6. Envelope encryption ==",
-        "== 7. Adopt an existing key ==",
+        "== 7. Release and adopt a key ==",
     ):
         assert heading in lines
     after_apply = lines[
@@ -61,10 +61,11 @@ def test_demo_runs_the_whole_workflow_and_stops_its_emulator(tmp_path: Path) -> 
     assert any("blocked by deletion-protection" in line for line in lines)
     assert any(line.startswith("1. GenerateDataKey(KeyId=alias/") for line in lines)
     assert any(line.startswith("Round trip OK: the decrypted document matches") for line in lines)
-    adoption = lines[lines.index("== 7. Adopt an existing key ==") :]
-    assert any("key.demo-legacy will be adopted" in line for line in adoption)
+    adoption = lines[lines.index("== 7. Release and adopt a key ==") :]
+    assert any("« key.reports will be released" in line for line in adoption)
+    assert any("» key.demo-reports will be adopted" in line for line in adoption)
     assert adoption.count("No changes. KMS matches the manifests.") == 1
-    assert sum(line.startswith("Apply complete: ") for line in adoption) == 1
+    assert sum(line.startswith("Apply complete: ") for line in adoption) == 3
     assert lines[-1] == "Stopping the local KMS emulator."
     assert "Traceback" not in done.stderr
 
