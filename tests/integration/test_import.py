@@ -275,3 +275,30 @@ def test_import_never_overwrites_without_force(
     assert (out_dir / "again.yaml").read_text() == "# edited by hand\n"
     assert kmsplan(capsys, endpoint, *args, "--force")[0] == 0
     assert (out_dir / "again.yaml").read_text().startswith("# yaml-language-server")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--stack", "x"),
+            "error: name the keys to import (KEYREF...: key ids, ARNs or aliases), or pass --all",
+        ),
+        (
+            ("alias/a", "--stack", "no good"),
+            'error: --stack "no good" is not a valid stack name (1-64 letters, digits, "_" or '
+            '"-", starting with a letter or digit)',
+        ),
+    ],
+)
+def test_import_refuses_bad_arguments_before_reading_anything(
+    args: tuple[str, ...],
+    message: str,
+    tmp_path: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out_dir = tmp_path / "none"
+    code, out, err = kmsplan(capsys, endpoint, "import", *args, "--out", str(out_dir))
+    assert (code, out, err) == (1, "", message + "\n")
+    assert not out_dir.exists()
