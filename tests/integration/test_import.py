@@ -20,6 +20,7 @@ from apply_support import (
     kmsplan,
     tags_of,
 )
+from botocore.awsrequest import AWSResponse
 
 from kmsplan.apply import WRITE_OPERATIONS
 from kmsplan.manifest import load
@@ -134,6 +135,40 @@ def no_writes(seen: list[str]) -> Any:
     return install
 
 
+def reported_rotation_period(key_id: str, days: int) -> Any:
+    """Answer GetKeyRotationStatus for `key_id` as KMS does, with its RotationPeriodInDays
+    (the emulator leaves it out)."""
+
+    def install(kms: Any) -> None:
+        def before_send(event_name: str, request: Any, **_: Any) -> AWSResponse | None:
+            if event_name.rsplit(".", 1)[-1] != "GetKeyRotationStatus":
+                return None
+            if json.loads(request.body or b"{}").get("KeyId") != key_id:
+                return None
+            body = {"KeyRotationEnabled": True, "RotationPeriodInDays": days}
+            return AWSResponse("http://127.0.0.1/", 200, {}, _Raw(json.dumps(body).encode()))
+
+        kms.meta.events.register_first("before-send.kms", before_send)
+
+    return install
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def both(*installs: Any) -> Any:
+    def install(kms: Any) -> None:
+        for each in installs:
+            each(kms)
+
+    return install
+
+
 def test_import_then_plan_shows_only_tag_resource_adoptions_then_apply_is_clean(
     tmp_path: Path,
     endpoint: str,
@@ -144,7 +179,8 @@ def test_import_then_plan_shows_only_tag_resource_adoptions_then_apply_is_clean(
     before = state_of(endpoint)
     out_dir = tmp_path / "imported"
     writes: list[str] = []
-    with hooked_clients(monkeypatch, no_writes(writes)):
+    period = reported_rotation_period(made["rotated"], 180)
+    with hooked_clients(monkeypatch, both(no_writes(writes), period)):
         code, out, err = kmsplan(
             capsys, endpoint, "import", "--all", "--stack", "legacy", "--out", str(out_dir)
         )
@@ -161,8 +197,7 @@ def test_import_then_plan_shows_only_tag_resource_adoptions_then_apply_is_clean(
     assert "keys:\n  " in manifest
     assert "\n\n  legacy-symmetric:\n    adopt: " in manifest
     assert "  pay-main:\n" in manifest
-    # The emulator does not report rotation periods (KMS does: see the writer's tests).
-    assert "  pay-main:\n" in manifest and "    rotation: {enabled: true" in manifest
+    assert "    rotation: {enabled: true, period_days: 180}\n" in manifest
     assert '    description: "payments: \\"v2\\""\n' in manifest
     assert "      - alias/pay/main\n      - alias/pay/old\n      - alias/zz-other\n" in manifest
     assert "    # Grants not named kmsplan/<name> stay unmanaged" in manifest
@@ -171,7 +206,8 @@ def test_import_then_plan_shows_only_tag_resource_adoptions_then_apply_is_clean(
         json.loads(ODD_POLICY)
     )
 
-    code, out, err = kmsplan(capsys, endpoint, "plan", str(out_dir), "--format", "json")
+    with hooked_clients(monkeypatch, period):
+        code, out, err = kmsplan(capsys, endpoint, "plan", str(out_dir), "--format", "json")
     assert code == 0, out + err
     document = json.loads(out)
     assert {c["action"] for c in document["changes"]} == {"adopt"}
@@ -179,9 +215,10 @@ def test_import_then_plan_shows_only_tag_resource_adoptions_then_apply_is_clean(
     assert {c["operation"] for ch in document["changes"] for c in ch["calls"]} == {"TagResource"}
     assert all(len(ch["calls"]) == 1 for ch in document["changes"])
 
-    code, out, err = kmsplan(capsys, endpoint, "apply", str(out_dir), "--auto-approve")
-    assert code == 0, out + err
-    code, out, err = kmsplan(capsys, endpoint, "plan", str(out_dir), "--detailed-exitcode")
+    with hooked_clients(monkeypatch, period):
+        code, out, err = kmsplan(capsys, endpoint, "apply", str(out_dir), "--auto-approve")
+        assert code == 0, out + err
+        code, out, err = kmsplan(capsys, endpoint, "plan", str(out_dir), "--detailed-exitcode")
     assert (code, out.splitlines()[-1]) == (0, "No changes. KMS matches the manifests."), out
     assert state_of(endpoint) == before  # ids, policies byte for byte, grants, aliases...
     kms = client(endpoint)
