@@ -632,6 +632,8 @@ class _Differ:
             owner = by_id.get(target) if target else None
             if alias in declared or owner is None:
                 continue  # declared, or not on a key of this stack: not ours to remove
+            if owner.name in self.refused:
+                continue  # its block's adoption is refused: nothing planned on it yet
             undeclared = self.by_name[owner.name].desired is None
             if undeclared and owner.state is not None and owner.state.is_pending_deletion:
                 continue  # on a key already being deleted: left with it

@@ -154,3 +154,19 @@ def test_an_adoption_that_would_not_tag_the_key_is_refused_by_the_applier() -> N
         check_plan(plan)
     with pytest.raises(RefusedError, match="a release makes only UntagResource"):
         check_plan(dataclasses.replace(plan, changes=(untag,)))
+
+
+def test_adopt_naming_another_key_than_the_tagged_one_plans_nothing_else_on_the_key() -> None:
+    tagged = live_key(desired_key("orders", aliases=["alias/old"]), key_id="tagged-key")
+    target = AdoptTarget(name="orders", ref=KEY_ID, key_id=KEY_ID, key=unowned("orders"))
+    live = adopting(tagged, target=target, aliases={"alias/old": "tagged-key"})
+    plan = plan_of(stack(desired_key("orders", adopt=KEY_ID, grants=[grant("g")])), live)
+    (change,) = plan.changes
+    assert (change.action, change.calls) == (Action.ADOPT, ())
+    (block,) = change.blocked
+    assert block.rule == "adopt"
+    assert block.reason == (
+        f"key.orders: adopt: {KEY_ID}: names key {KEY_ID}, but key tagged-key already carries "
+        "this block's tags (kmsplan:key=orders)"
+    )
+    assert block.unblock.startswith("remove adopt: (key tagged-key is this block's key)")
