@@ -131,6 +131,9 @@ def findings_for_changed_keys(desired: Stack, live: LiveState, plan: Plan) -> tu
     if not keys:
         return ()
     live_policies = {k.name: k.policy for k in live.keys if k.policy is not None}
+    for target in live.adoptions:  # a key being adopted is linted like the stack's own
+        if target.key is not None and target.key.policy is not None:
+            live_policies.setdefault(target.name, target.key.policy)
     findings = lint_stack(
         desired, live_policies=live_policies, keys=keys, account_id=live.account_id
     )

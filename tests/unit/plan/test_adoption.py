@@ -35,6 +35,7 @@ from kmsplan.model import (
 from kmsplan.plan import planfile
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import Action, ApiCall, Change, GateOptions, Plan, Resource
+from kmsplan.runner import findings_for_changed_keys
 
 OWNERSHIP = (TAG_STACK, TAG_KEY, TAG_PROTECTION, TAG_WINDOW)
 KEY_ID = "0f5e1c52-8a3b-4c1e-9d7a-2b6f3e4d5c6a"
@@ -170,3 +171,22 @@ def test_adopt_naming_another_key_than_the_tagged_one_plans_nothing_else_on_the_
         "this block's tags (kmsplan:key=orders)"
     )
     assert block.unblock.startswith("remove adopt: (key tagged-key is this block's key)")
+
+
+def test_the_live_policy_of_a_key_being_adopted_is_linted_like_the_stacks_own() -> None:
+    stale = admin_policy()
+    stale["Statement"].append(
+        {
+            "Sid": "Gone",
+            "Effect": "Allow",
+            "Principal": {"AWS": "AROAEXAMPLEUNIQUEID01"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
+    )
+    key = unowned("orders", policy=stale)
+    declared = stack(desired_key("orders", adopt=KEY_ID, policy=admin_policy()))
+    live = adopting(target=AdoptTarget(name="orders", ref=KEY_ID, key_id=KEY_ID, key=key))
+    plan = plan_of(declared, live)
+    findings = findings_for_changed_keys(declared, live, plan)
+    assert [f.rule for f in findings if f.rule == "KMS016"] == ["KMS016"]
