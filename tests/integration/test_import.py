@@ -339,3 +339,31 @@ def test_import_refuses_bad_arguments_before_reading_anything(
     code, out, err = kmsplan(capsys, endpoint, "import", *args, "--out", str(out_dir))
     assert (code, out, err) == (1, "", message + "\n")
     assert not out_dir.exists()
+
+
+def test_a_key_pending_deletion_is_imported_only_when_named_and_says_so(
+    tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kms = client(endpoint)
+    key_id = kms.create_key(Policy=TIDY_POLICY)["KeyMetadata"]["KeyId"]
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    code, out, err = kmsplan(
+        capsys, endpoint, "import", "--all", "--stack", "p", "--out", str(tmp_path / "all")
+    )
+    assert code == 1, out + err
+    assert f"skipped: key {key_id} is pending deletion (name it to import it" in err
+    assert "error: no key to import in account 123456789012, us-east-1; nothing was written" in err
+    assert not (tmp_path / "all").exists()
+
+    out_dir = tmp_path / "named"
+    code, out, err = kmsplan(
+        capsys, endpoint, "import", key_id, "--stack", "p", "--out", str(out_dir)
+    )
+    assert code == 0, out + err
+    manifest = (out_dir / "p.yaml").read_text()
+    assert "  # Pending deletion until " in manifest
+    assert "adopting it cancels the deletion (it stays disabled)." in manifest
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(out_dir))
+    assert code == 0, out + err
+    assert "calls: CancelKeyDeletion, TagResource" in out
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
