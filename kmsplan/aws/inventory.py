@@ -2,9 +2,10 @@
 like a managed key (metadata, tags, policy, rotation, grants, aliases). Read-only: nothing
 here writes to KMS.
 
-API calls: 1 STS GetCallerIdentity, ceil(A/100) ListAliases; per key DescribeKey,
-ListResourceTags, GetKeyPolicy, GetKeyRotationStatus (keys KMS can rotate), ListGrants. With
-``--all``, ceil(K/1000) ListKeys and a DescribeKey for every key of the Region.
+API calls: 1 STS GetCallerIdentity (unless the caller knows the account), ceil(A/100)
+ListAliases; per key DescribeKey, ListResourceTags, GetKeyPolicy, GetKeyRotationStatus (keys
+KMS can rotate), ListGrants. With ``--all``, ceil(K/1000) ListKeys and a DescribeKey for
+every key of the Region.
 """
 
 from __future__ import annotations
@@ -47,11 +48,18 @@ class _Found:
 
 
 def read_inventory(
-    clients: AwsClients, refs: Sequence[str], *, every_unowned: bool, stack: str
+    clients: AwsClients,
+    refs: Sequence[str],
+    *,
+    every_unowned: bool,
+    stack: str,
+    account_id: str | None = None,
 ) -> Inventory:
     """The keys `refs` name (key ids, key ARNs, alias names) and, with `every_unowned`, every
-    customer managed key of the Region that no stack owns."""
-    account_id, _ = caller_identity(clients)
+    customer managed key of the Region that no stack owns. `account_id`: the clients'
+    account, when the caller already asked STS."""
+    if account_id is None:
+        account_id, _ = caller_identity(clients)
     aliases = alias_targets(paginate(clients.kms, "ListAliases", "Aliases", page_size=100))
     home = Stack(name=stack)
 

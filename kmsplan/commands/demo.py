@@ -199,7 +199,7 @@ def _adopt_existing_key(endpoint: str) -> None:
     from kmsplan.aws.client import AwsClients
     from kmsplan.aws.inventory import read_inventory
     from kmsplan.commands.import_keys import write_files
-    from kmsplan.local_kms import REGION
+    from kmsplan.local_kms import ACCOUNT, REGION
     from kmsplan.manifest.writer import imported_set
 
     with tempfile.TemporaryDirectory(prefix="kmsplan-demo-") as tmp:
@@ -212,20 +212,24 @@ def _adopt_existing_key(endpoint: str) -> None:
                 {"version": 1, "stack": "legacy", "keys": {"reports": block}}, sort_keys=False
             )
         )
-        _apply(_plan(legacy, endpoint)[0], endpoint)
+        _apply(_plan(legacy, endpoint), legacy, endpoint)
         legacy.write_text(
             yaml.safe_dump(
                 {"version": 1, "stack": "legacy", "released": ["reports"]}, sort_keys=False
             )
         )
-        release, _ = _plan(legacy, endpoint)
+        release = _plan(legacy, endpoint)
         _say(_render(release))
-        _apply(release, endpoint)
+        _apply(release, legacy, endpoint)
         _say()
 
         clients = AwsClients.create(profile=None, region=REGION, endpoint_url=endpoint)
         inventory = read_inventory(
-            clients, ["alias/demo/reports"], every_unowned=False, stack="adopted"
+            clients,
+            ["alias/demo/reports"],
+            every_unowned=False,
+            stack="adopted",
+            account_id=ACCOUNT,
         )
         written = imported_set(
             inventory.keys, stack="adopted", account_id=inventory.account_id, region=REGION
@@ -236,13 +240,13 @@ def _adopt_existing_key(endpoint: str) -> None:
         _say(f"$ kmsplan import alias/demo/reports --stack adopted --out adopted/  -> {manifest}:")
         _say(written.files[manifest].rstrip("\n"))
         _say()
-        plan, _ = _plan(folder, endpoint)
+        plan = _plan(folder, endpoint)
         _say(_render(plan))
         calls = [call.operation for change in plan.changes for call in change.calls]
         if calls != ["TagResource"]:
             raise DemoFailed(f"demo failed: the adoption plan makes {calls}, not one TagResource")
-        _apply(plan, endpoint)
-        again, _ = _plan(folder, endpoint)
+        _apply(plan, folder, endpoint)
+        again = _plan(folder, endpoint)
     _say(_render(again))
     if again.has_changes:
         raise DemoFailed("demo failed: the adopted key still has changes after apply")

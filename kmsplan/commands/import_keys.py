@@ -53,19 +53,29 @@ def command(
 
     Then: `kmsplan plan DIR` shows only the adoptions; `kmsplan apply DIR` makes them.
     """
-    from kmsplan.aws.client import AwsClients
     from kmsplan.aws.inventory import read_inventory
     from kmsplan.manifest.writer import imported_set
+    from kmsplan.run import AwsSettings, ClientPool, check_region_name
 
     if not keyrefs and not every_unowned:
         raise KmsplanError(
             "name the keys to import (KEYREF...: key ids, ARNs or aliases), or pass --all"
         )
     _check_stack_name(stack)
-    clients = AwsClients.create(
-        profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
+    check_region_name(region)
+    pool = ClientPool(
+        AwsSettings(
+            profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
+        )
     )
-    inventory = read_inventory(clients, keyrefs, every_unowned=every_unowned, stack=stack)
+    identity = pool.connect(region)
+    inventory = read_inventory(
+        pool.clients(identity.home),
+        keyrefs,
+        every_unowned=every_unowned,
+        stack=stack,
+        account_id=identity.account_id,
+    )
     if inventory.refused:
         raise RefusedError(
             "cannot import; nothing was written:\n"

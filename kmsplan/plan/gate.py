@@ -19,7 +19,7 @@ from typing import Any
 
 from kmsplan import kmsspec
 from kmsplan.errors import PolicyError
-from kmsplan.model import TAG_PROTECTION, Key, LastUsage, LiveState, Stack
+from kmsplan.model import TAG_PROTECTION, TAG_STACK, Key, LastUsage, LiveState, Stack
 from kmsplan.plan import adoption as adoption_lib
 from kmsplan.plan.types import (
     Action,
@@ -460,7 +460,19 @@ def recheck(
     """
     targets = {a.name: a.target_key_id for a in live.aliases}
     judged = [_judged(c, targets) for c in changes]
-    context = _Context(desired=Stack(name=stack), live=live, gate=gate, now=now)
+    # The plan's adoptions are judged again against the keys they name now (a key adopted
+    # here is the stack's for the rules); a key whose kmsplan:stack tag a call removes is
+    # leaving the stack, so the mass-deletion rule counts it as a plan does a release.
+    desired = Stack(
+        name=stack,
+        keys=tuple(
+            Key(name=name, adopt=ref)
+            for name, ref in sorted(adoption_lib.adopted_refs(changes).items())
+        ),
+        released=_leaving(changes, live),
+    )
+    live = adoption_lib.with_adopted(live, adoption_lib.decide(desired, live))
+    context = _Context(desired=desired, live=live, gate=gate, now=now)
     gated, _ = check(judged, desired=context.desired, live=live, gate=gate, now=now)
     creates = {
         str(c.address) for c in changes if any(call.operation == "CreateKey" for call in c.calls)
@@ -470,6 +482,17 @@ def recheck(
         blocks = (*judgement.blocked, *_outside_stack(change, context, creates, targets))
         result.append(replace(change, blocked=blocks))
     return tuple(result)
+
+
+def _leaving(changes: Sequence[Change], live: LiveState) -> tuple[str, ...]:
+    """Names of the live keys whose kmsplan:stack tag the calls remove."""
+    ids = {
+        _bare_key_id(str(call.params.get("KeyId")))
+        for change in changes
+        for call in change.calls
+        if call.operation == "UntagResource" and TAG_STACK in call.params.get("TagKeys", ())
+    }
+    return tuple(sorted(k.name for k in live.keys if k.key_id in ids))
 
 
 def _judged(change: Change, targets: dict[str, str | None]) -> Change:

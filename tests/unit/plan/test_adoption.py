@@ -35,7 +35,7 @@ from kmsplan.model import (
 from kmsplan.plan import planfile
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import Action, ApiCall, Change, GateOptions, Plan, Resource
-from kmsplan.runner import findings_for_changed_keys
+from kmsplan.run.planning import findings_for_changed_keys
 
 OWNERSHIP = (TAG_STACK, TAG_KEY, TAG_PROTECTION, TAG_WINDOW)
 KEY_ID = "0f5e1c52-8a3b-4c1e-9d7a-2b6f3e4d5c6a"

@@ -22,6 +22,7 @@ from kmsplan.model import (
     Stack,
 )
 from kmsplan.plan.differ import diff, release_change
+from kmsplan.plan.gate import recheck
 from kmsplan.plan.types import Action, Address, GateOptions, Plan
 from kmsplan.render import text
 
@@ -124,3 +125,16 @@ def test_release_change_can_remove_more_tags_under_its_own_address() -> None:
         [TAG_KEY, "kmsplan:lock", "kmsplan:other", TAG_PROTECTION, TAG_STACK, TAG_WINDOW]
     )
     assert change.address == "key.orders"
+
+
+def test_apply_time_recheck_still_counts_a_release_as_leaving_the_stack() -> None:
+    doomed = live_key(desired_key("orders"), protected=False)
+    kept = live_key(desired_key("archive"))
+    gate = GateOptions(allow_delete=True, ignore_usage=True)
+    live = live_state(doomed, kept, last_usage={"orders": never_used()})
+    plan = diff(stack(released=("archive",)), live, gate, now=NOW)
+    rechecked = recheck(plan.changes, stack=plan.stack, live=live, gate=gate, now=NOW)
+    deletion = next(c for c in rechecked if c.action is Action.DELETE)
+    assert [b.rule for b in deletion.blocked] == ["mass-deletion"]
+    release = next(c for c in rechecked if c.action is Action.RELEASE)
+    assert release.blocked == ()
