@@ -1,7 +1,8 @@
 """A local KMS emulator (moto's server) for trying and testing kmsplan without AWS.
 
-It binds 127.0.0.1 only. Needs the `local` extra (`pip install 'kmsplan[local]'`). Keys live
-in memory and vanish when the emulator stops.
+It binds 127.0.0.1 only, and answers multi-Region key calls as KMS does (moto's gaps are
+fixed by kmsplan.local_kms_patches). Needs the `local` extra (`pip install 'kmsplan[local]'`).
+Keys live in memory and vanish when the emulator stops.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def local_kms(port: int | None = None) -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise KmsplanError(MISSING_EXTRA) from None
+    from kmsplan import local_kms_patches
+
+    # moto's multi-Region keys differ from KMS's; the patch layer restores KMS's behaviour.
+    local_kms_patches.install()
     if port is not None:
         _ensure_port_free(port)
     # Request lines (and the tracebacks of operations the emulator lacks, such as

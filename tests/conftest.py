@@ -1,11 +1,10 @@
-"""Shared fixtures. The moto KMS server is started once per session on 127.0.0.1 (a free
-port) and reset between tests; integration tests talk to it over real HTTP through boto3."""
+"""Shared fixtures. The local KMS emulator (moto with kmsplan's multi-Region fixes) is started
+once per session on 127.0.0.1 (a free port) and reset between tests; integration tests talk to
+it over real HTTP through boto3."""
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import urllib.request
 from collections.abc import Iterator
 
@@ -13,12 +12,6 @@ import pytest
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -37,17 +30,12 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """A moto server bound to 127.0.0.1 for the whole session; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """The local KMS emulator (moto with kmsplan's multi-Region fixes, as `kmsplan local-kms`
+    runs it) bound to 127.0.0.1 for the whole session; yields its endpoint URL."""
+    from kmsplan.local_kms import local_kms
 
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with local_kms() as url:
+        yield url
 
 
 @pytest.fixture
