@@ -116,6 +116,38 @@ class LintSuppression:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Replica:
+    """A replica of a multi-Region key in another Region of the same account.
+
+    Spec, usage, rotation and key material are the primary's (KMS shares them); aliases,
+    policy, tags, description and enabled are the replica's own. Desired: the manifest's
+    ``replicas.<region>`` block with the primary's policy, tags and description filled in
+    where it leaves them out. Live: what DescribeKey and friends said in that Region.
+    """
+
+    region: str
+    description: str = ""
+    enabled: bool = True
+    aliases: tuple[str, ...] = ()  # sorted full names, "alias/...", in the replica's Region
+    tags: tuple[tuple[str, str], ...] = ()  # sorted user tags; never the reserved ones
+    # Desired: None means the primary declares no policy either (KMS's default policy, not
+    # managed). Live: the parsed policy, or None if it could not be read.
+    policy: JsonDict | None = field(default=None, hash=False)
+    location: Location | None = field(default=None, compare=False)
+
+    # ---- live only; not part of equality ----
+    arn: str | None = field(default=None, compare=False)
+    state: KeyState | None = field(default=None, compare=False)
+    deletion_date: str | None = field(default=None, compare=False)
+    policy_text: str | None = field(default=None, compare=False)
+    live_tags: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    placement: Placement | None = field(default=None, compare=False)
+
+    def tag_dict(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Key:
     name: str  # logical name, the kmsplan:key tag
     description: str = ""
@@ -133,6 +165,8 @@ class Key:
     # None if it could not be read/parsed (see policy_text).
     policy: JsonDict | None = field(default=None, hash=False)
     grants: tuple[Grant, ...] = ()  # sorted by name; owned grants only
+    # Multi-Region keys only: the replicas, sorted by Region (never the primary's own).
+    replicas: tuple[Replica, ...] = ()
     bypass_policy_lockout_safety_check: bool = False  # desired only: the manifest asks for it
     lint_disable: tuple[LintSuppression, ...] = ()  # desired only
     # Desired only: the existing key this block adopts (``adopt:``: a key id, key ARN or
@@ -155,9 +189,18 @@ class Key:
     live_tags: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The account and Region the live key was read in.
     placement: Placement | None = field(default=None, compare=False)
+    # Live multi-Region keys: the Region of the set's primary (DescribeKey's
+    # MultiRegionConfiguration); None for single-Region keys.
+    primary_region: str | None = field(default=None, compare=False)
 
     def tag_dict(self) -> dict[str, str]:
         return dict(self.tags)
+
+    def replica(self, region: str) -> Replica | None:
+        for r in self.replicas:
+            if r.region == region:
+                return r
+        return None
 
     @property
     def is_symmetric_encryption(self) -> bool:

@@ -245,7 +245,8 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
     policy_files = PolicyFiles(reporter=reporter, roots=roots)
     keys: list[Key] = []
     declared: dict[str, Document] = {}
-    alias_owner: dict[str, tuple[str, Document, DocPath]] = {}
+    # (Region, alias) -> the first key to declare it; Region "" is the stack's own.
+    alias_owner: dict[tuple[str, str], tuple[str, Document, DocPath]] = {}
     for m in manifests:
         block = m.value.get("keys")
         if not isinstance(block, dict):
@@ -266,18 +267,19 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
                              policy_files=policy_files, schema_ok=m.ok).build(
                                  located.get(name, []))
             keys.append(key)
-            aliases = block[name].get("aliases", [])
-            for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
-                at: DocPath = ("keys", name, "aliases", index)
+            for alias_region, at, alias in _declared_aliases(name, block[name]):
                 if not m.ok(at):
                     continue
-                if alias in alias_owner and alias_owner[alias][0] != name:
-                    owner, owner_doc, owner_at = alias_owner[alias]
+                owned = alias_owner.get((alias_region, alias))
+                if owned is not None and owned[0] != name:
+                    owner, owner_doc, owner_at = owned
                     line = owner_doc.locate(owner_at).line
-                    reporter.at(m.doc, at, f'alias "{alias}" is already used by key "{owner}" '
-                                f"({owner_doc.file}:{line})", "each alias on one key only")
+                    where = f" in {alias_region}" if alias_region else ""
+                    reporter.at(m.doc, at, f'alias "{alias}" is already used{where} by key '
+                                f'"{owner}" ({owner_doc.file}:{line})',
+                                "each alias on one key only")
                 else:
-                    alias_owner.setdefault(alias, (name, m.doc, at))
+                    alias_owner.setdefault((alias_region, alias), (name, m.doc, at))
 
     released = _released(manifests, declared, reporter)
     window = defaults.get("deletion", {}).get("window_days", DEFAULT_WINDOW_DAYS)
@@ -348,6 +350,21 @@ def _released(
                             "keep managing it")
             names.add(name)
     return tuple(sorted(names))
+
+
+def _declared_aliases(name: str, block: dict[str, Any]) -> list[tuple[str, DocPath, Any]]:
+    """(Region, path, alias) of each alias a key block declares: its own (Region "", the
+    stack's) and its replicas' (aliases are regional: one name may serve a key per Region)."""
+    found: list[tuple[str, DocPath, Any]] = []
+    aliases = block.get("aliases", [])
+    for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
+        found.append(("", ("keys", name, "aliases", index), alias))
+    replicas = block.get("replicas")
+    for region, replica in (replicas.items() if isinstance(replicas, dict) else ()):
+        aliases = replica.get("aliases", []) if isinstance(replica, dict) else []
+        for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
+            found.append((region, ("keys", name, "replicas", region, "aliases", index), alias))
+    return found
 
 
 def _group(doc: Document, prefix: DocPath) -> dict[str, list[tuple[DocPath, Location]]]:

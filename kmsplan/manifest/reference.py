@@ -29,6 +29,8 @@ SECTIONS: tuple[tuple[str, str, str, str], ...] = (
      "keys.<name>.grants[i].constraints"),
     ("encryption context", "encryption-context", "#/$defs/encryptionContext",
      "constraints.encryption_context_subset, constraints.encryption_context_equals"),
+    ("replicas.&lt;region&gt;", "replica", "#/$defs/replica",
+     "keys.<name>.replicas.<region>"),
     ("lint", "lint", "#/$defs/lint", "keys.<name>.lint"),
 )
 ANCHORS = {location: anchor for _title, anchor, location, _path in SECTIONS}

@@ -43,6 +43,7 @@ from kmsplan.model import (
     Key,
     LintSuppression,
     Location,
+    Replica,
     Rotation,
 )
 
@@ -258,12 +259,13 @@ class KeyBuilder:
             window_days=int(merged.get("window_days", DEFAULT_WINDOW_DAYS)),
         )
 
-    def _aliases(self) -> tuple[str, ...]:
+    def _aliases(self, items: list[tuple[int, Any]], rel: DocPath = ("aliases",)
+                 ) -> tuple[str, ...]:
         aliases: list[str] = []
-        for index, alias in self._items("aliases"):
+        for index, alias in items:
             aliases.append(alias)
             if alias.startswith(kmsspec.ALIAS_RESERVED_PREFIX):
-                self._report(("aliases", index), f'"{alias}" uses the reserved prefix '
+                self._report((*rel, index), f'"{alias}" uses the reserved prefix '
                              f'"{kmsspec.ALIAS_RESERVED_PREFIX}"',
                              "alias/aws/ is for AWS managed keys; pick another name")
         return tuple(sorted(set(aliases)))
@@ -284,11 +286,14 @@ class KeyBuilder:
                          f"at most {kmsspec.TAGS_PER_KEY}")
         return tuple(sorted(merged.items()))
 
-    def _policy(self) -> dict[str, Any] | None:
-        raw = self._part("policy", None)
+    def _policy(self, raw: Any = None, rel: DocPath = ("policy",),
+                region: str | None = None) -> dict[str, Any] | None:
+        """The key's policy, or (given `raw`) a replica's at `rel` in `region`."""
+        if rel == ("policy",):
+            raw = self._part("policy", None)
         if raw is None:
             return None
-        policy_path: DocPath = (*self.path, "policy")
+        policy_path: DocPath = (*self.path, *rel)
         source, base = self.doc, policy_path
         if "file" in raw:
             loaded = self.policy_files.load(self.doc, (*policy_path, "file"), raw["file"],
@@ -297,7 +302,7 @@ class KeyBuilder:
                 return None
             source, base = loaded, ()
             for p, loc in loaded.values.items():
-                self.source_map.setdefault(render_path_under(self._rendered, ("policy", *p)),
+                self.source_map.setdefault(render_path_under(self._rendered, (*rel, *p)),
                                            loc)
             raw = loaded.value
 
@@ -312,8 +317,49 @@ class KeyBuilder:
         for problem in problems:
             report(problem.path, problem.message, problem.allowed, problem.in_key)
         policyshape.check_policy(policy, (), report,
-                                 placeholders=_placeholders(self.stack.region))
+                                 placeholders=_placeholders(region or self.stack.region))
         return policy  # type: ignore[no-any-return]
+
+    def _replicas(self, multi_region: bool, description: str,
+                  tags: tuple[tuple[str, str], ...], policy: dict[str, Any] | None
+                  ) -> tuple[Replica, ...]:
+        """The replicas, with the primary's description, tags and policy where they leave
+        them out. Replicas exist only for multi-Region keys, and never in the key's Region."""
+        block = self._part("replicas", {})
+        if block and not multi_region:
+            self._report(("replicas",), "replicas need a multi-Region key, and this key is "
+                         "single-Region (multi_region is not true); a key cannot become "
+                         "multi-Region after it is created",
+                         "multi_region: true on a new key (a new logical name), or no "
+                         "replicas", at_key=True)
+            return ()
+        replicas = []
+        for region, raw in block.items():
+            rel: DocPath = ("replicas", region)
+            if not self._ok(*rel):
+                continue
+            if region == self.stack.region:
+                self._report(rel, f"{region} is the stack's Region, where the primary key is",
+                             "replicas in other Regions only", at_key=True)
+            own_tags = raw.get("tags")
+            replica_tags = tags
+            if isinstance(own_tags, dict):
+                check_tags(self.doc, (*self.path, *rel, "tags"), own_tags, self.reporter)
+                merged = {**self.stack.defaults.get("tags", {}), **own_tags}
+                replica_tags = tuple(sorted(merged.items()))
+            own_policy = raw.get("policy")
+            aliases = raw.get("aliases", [])
+            replicas.append(Replica(
+                region=region,
+                description=raw.get("description", description),
+                enabled=raw.get("enabled", True),
+                aliases=self._aliases(list(enumerate(aliases)), (*rel, "aliases")),
+                tags=replica_tags,
+                policy=policy if own_policy is None
+                else self._policy(own_policy, (*rel, "policy"), region),
+                location=self.doc.locate_key((*self.path, *rel)),
+            ))
+        return tuple(sorted(replicas, key=lambda r: r.region))
 
     def _grant(self, index: int, raw: dict[str, Any], spec: str, usage: str, known: bool,
                first_names: dict[str, int]) -> Grant:
@@ -415,19 +461,23 @@ class KeyBuilder:
         grants = [self._grant(i, g, spec, usage, known, first_names)
                   for i, g in self._items("grants")]
         lint = self._part("lint", {}).get("disable", [])
+        description: str = self._part("description", "")
+        multi_region: bool = self._part("multi_region", False)
+        tags = self._tags()
         key = Key(
             name=self.name,
-            description=self._part("description", ""),
+            description=description,
             spec=spec,
             usage=usage,
-            multi_region=self._part("multi_region", False),
+            multi_region=multi_region,
             enabled=self._part("enabled", True),
-            aliases=self._aliases(),
+            aliases=self._aliases(self._items("aliases")),
             rotation=self._rotation(spec, usage, known),
             deletion=self._deletion(),
-            tags=self._tags(),
+            tags=tags,
             policy=policy,
             grants=tuple(sorted(grants, key=lambda g: g.name)),
+            replicas=self._replicas(multi_region, description, tags, policy),
             bypass_policy_lockout_safety_check=self._part(
                 "bypass_policy_lockout_safety_check", False),
             lint_disable=tuple(LintSuppression(rule=d["rule"], reason=d["reason"])

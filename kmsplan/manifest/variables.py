@@ -183,6 +183,16 @@ def resolve_variables(stack: Stack, *, account_id: str, region: str) -> Stack:
         raise ValueError(f"account_id must be 12 digits, got {account_id!r}")
     if not region:
         raise ValueError("region must not be empty")
+    fill = _filler(account_id, region)
+    # A replica's ${region} is its own Region.
+    fillers = {r.region: _filler(account_id, r.region) for k in stack.keys for r in k.replicas}
+    keys = tuple(_resolve_key(key, fill, fillers) for key in stack.keys)
+    if all(new is old for new, old in zip(keys, stack.keys, strict=True)):
+        return stack
+    return dataclasses.replace(stack, keys=keys)
+
+
+def _filler(account_id: str, region: str) -> Callable[[str], str]:
     values = {"account_id": account_id, "region": region}
     # A stack repeats the same few strings (role ARNs, the account root) in every key:
     # substitute each distinct one once. The substituted text depends on the text alone
@@ -199,17 +209,25 @@ def resolve_variables(stack: Stack, *, account_id: str, region: str) -> Stack:
         # can be told by identity all the way up to the key.
         return text if result == text else result
 
-    keys = tuple(_resolve_key(key, fill) for key in stack.keys)
-    if all(new is old for new, old in zip(keys, stack.keys, strict=True)):
-        return stack
-    return dataclasses.replace(stack, keys=keys)
+    return fill
 
 
-def _resolve_key(key: Key, fill: Callable[[str], str]) -> Key:
-    """`key` with its variables filled; `key` itself when its policy and grants hold none."""
+def _resolve_key(key: Key, fill: Callable[[str], str],
+                 fillers: Mapping[str, Callable[[str], str]]) -> Key:
+    """`key` with its variables filled; `key` itself when its policy, grants and replicas'
+    policies hold none."""
     policy = None if key.policy is None else _fill_json(key.policy, fill)
     grants = tuple(_resolve_grant(grant, fill) for grant in key.grants)
+    replicas = tuple(
+        r if r.policy is None else dataclasses.replace(
+            r, policy=_fill_json(r.policy, fillers[r.region]))
+        for r in key.replicas
+    )
     unchanged_grants = all(new is old for new, old in zip(grants, key.grants, strict=True))
-    if policy is key.policy and unchanged_grants:
+    unchanged_replicas = all(
+        new.policy is old.policy for new, old in zip(replicas, key.replicas, strict=True))
+    if policy is key.policy and unchanged_grants and unchanged_replicas:
         return key
-    return dataclasses.replace(key, policy=policy, grants=grants)
+    if unchanged_replicas:
+        replicas = key.replicas
+    return dataclasses.replace(key, policy=policy, grants=grants, replicas=replicas)
