@@ -189,9 +189,10 @@ class Key:
     live_tags: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The account and Region the live key was read in.
     placement: Placement | None = field(default=None, compare=False)
-    # Live multi-Region keys: the Region of the set's primary (DescribeKey's
-    # MultiRegionConfiguration); None for single-Region keys.
+    # Live multi-Region keys: the Region of the set's primary and the Regions of its
+    # replicas (DescribeKey's MultiRegionConfiguration); None and () for single-Region keys.
     primary_region: str | None = field(default=None, compare=False)
+    replica_regions: tuple[str, ...] = field(default=(), compare=False)
 
     def tag_dict(self) -> dict[str, str]:
         return dict(self.tags)
@@ -289,8 +290,13 @@ class LiveState:
     # Every customer alias in the Region (alias/aws/* excluded), to detect conflicts and
     # takeovers of aliases held by keys outside the stack.
     aliases: tuple[AliasTarget, ...] = ()
-    # GetKeyLastUsage answers for keys that are deletion candidates, by logical name.
+    # GetKeyLastUsage answers for keys that are deletion candidates, by logical name; for
+    # replicas that are, by replica_usage_name(key, region).
     last_usage: Mapping[str, LastUsage] = field(default_factory=dict, hash=False)
+    # The customer aliases of each replica Region read (alias/aws/* excluded), by Region.
+    regional_aliases: Mapping[str, tuple[AliasTarget, ...]] = field(
+        default_factory=dict, hash=False
+    )
     # Same-account IAM principals checked for existence: arn -> True/False, None if unknown.
     principals: Mapping[str, bool | None] = field(default_factory=dict, hash=False)
     warnings: tuple[str, ...] = ()
@@ -307,6 +313,11 @@ class LiveState:
             if k.name == name:
                 return k
         return None
+
+
+def replica_usage_name(key: str, region: str) -> str:
+    """The LiveState.last_usage entry of key `key`'s replica in `region`."""
+    return f"{key}@{region}"
 
 
 def recorded_window(tags: Mapping[str, str]) -> int | None:

@@ -80,6 +80,7 @@ class AwsClients:
     region: str
     endpoint_url: str | None = None
     parallelism: int = 16
+    profile: str | None = None
 
     @classmethod
     def create(
@@ -167,6 +168,19 @@ class AwsClients:
             region=resolved_region,
             endpoint_url=endpoint_url,
             parallelism=parallelism,
+            profile=profile,
+        )
+
+    def for_region(self, region: str) -> AwsClients:
+        """Clients of the same profile and endpoint in another Region (a replica's), with a
+        rate limiter of their own: each Region has its own request quotas."""
+        if region == self.region:
+            return self
+        return AwsClients.create(
+            profile=self.profile,
+            region=region,
+            endpoint_url=self.endpoint_url,
+            parallelism=self.parallelism,
         )
 
     def call(self, client: BaseClient, operation: str, **params: Any) -> dict[str, Any]:

@@ -175,7 +175,11 @@ def read_live(
         for t in adoptions
     ]
 
-    last_usage = _last_usages(clients, keys, deletion_candidates)
+    from kmsplan.aws.replicas import read_replicas  # it builds on this module
+
+    keys, regional_aliases, replica_usage = read_replicas(
+        clients, stack, keys, account_id=account_id)
+    last_usage = {**_last_usages(clients, keys, deletion_candidates), **replica_usage}
     principals = _check_principals(clients, account_id, check_principals, reader.warnings)
     return LiveState(
         stack=stack.name,
@@ -184,6 +188,7 @@ def read_live(
         caller_arn=caller_arn,
         keys=tuple(sorted(keys, key=lambda k: k.name)),
         aliases=alias_targets,
+        regional_aliases=regional_aliases,
         last_usage=last_usage,
         principals=principals,
         warnings=reader.warnings.all(),
@@ -541,7 +546,26 @@ def build_key(
         policy_text=policy_text,
         foreign_grants=tuple(sorted(foreign, key=_grant_order)),
         live_tags=tags,
+        primary_region=_primary_region(metadata),
+        replica_regions=_replica_regions(metadata),
     )
+
+
+def _primary_region(metadata: Mapping[str, Any]) -> str | None:
+    config = metadata.get("MultiRegionConfiguration")
+    if not isinstance(config, Mapping) or not isinstance(config.get("PrimaryKey"), Mapping):
+        return None
+    region = config["PrimaryKey"].get("Region")
+    return str(region) if region else None
+
+
+def _replica_regions(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    config = metadata.get("MultiRegionConfiguration")
+    replicas = config.get("ReplicaKeys") if isinstance(config, Mapping) else None
+    if not isinstance(replicas, list):
+        return ()
+    return tuple(sorted({str(r["Region"]) for r in replicas
+                         if isinstance(r, Mapping) and r.get("Region")}))
 
 
 def grant_from_api(entry: Mapping[str, Any]) -> Grant:

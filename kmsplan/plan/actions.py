@@ -158,6 +158,22 @@ _SPECIAL_WORDS: Mapping[tuple[Action, Resource, Step | None], Words] = {
     (Action.UPDATE, Resource.KEY, Step.DISABLE): Words(
         headline="will be disabled", word="disable", starting="disabling", finished="disabled"
     ),
+    (Action.CREATE, Resource.REPLICA, None): Words(
+        headline="will be replicated", word="replicate", starting="replicating",
+        finished="replicated",
+    ),
+    (Action.DELETE, Resource.REPLICA, None): Words(
+        headline="will be scheduled for deletion",
+        word="schedule deletion",
+        starting="deleting",
+        finished="scheduled for deletion",
+    ),
+    (Action.UPDATE, Resource.KEY, Step.PRIMARY_REGION): Words(
+        headline="will become the primary in its new Region",
+        word="move primary",
+        starting="moving the primary of",
+        finished="moved its primary",
+    ),
 }
 
 

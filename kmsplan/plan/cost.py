@@ -28,11 +28,12 @@ def cost_lines(changes: Iterable[Change]) -> tuple[CostLine, ...]:
     """One CostLine per priced effect of the unblocked key changes, in plan order."""
     lines: list[CostLine] = []
     for change in changes:
-        if change.resource is not Resource.KEY or change.is_blocked:
+        if change.resource not in (Resource.KEY, Resource.REPLICA) or change.is_blocked:
             continue
         if change.action is Action.CREATE:
+            what = "new replica" if change.resource is Resource.REPLICA else "new key"
             lines.append(
-                CostLine(description=f"{change.address}: new key", monthly_usd=KEY_MONTHLY_USD)
+                CostLine(description=f"{change.address}: {what}", monthly_usd=KEY_MONTHLY_USD)
             )
         elif change.action is Action.RESTORE:
             lines.append(

@@ -258,7 +258,26 @@ class _Differ:
         for match in self.matches:
             if match.live is not None:
                 self._note_foreign_grants(match.live)
-        return [*key_changes.values(), *aliases, *grant_changes, *disables]
+        return [
+            *key_changes.values(), *aliases, *grant_changes, *disables, *self._replicas()
+        ]
+
+    def _replicas(self) -> list[Change]:
+        """Replicas of multi-Region keys and the aliases in their Regions (plan/replicas.py)."""
+        from kmsplan.plan.replicas import primary_region_change, replica_changes
+
+        changes: list[Change] = []
+        for match in self.matches:
+            d, lv = match.desired, match.live
+            if d is not None and lv is not None:
+                move = primary_region_change(self.live, d, lv)
+                if move is not None:
+                    changes.append(move)
+            bypass = d is not None and self._bypass(d)
+            found, notes = replica_changes(self.desired, self.live, d, lv, bypass=bypass)
+            changes.extend(found)
+            self.unmanaged.extend(notes)
+        return changes
 
     # ---- keys ----
 

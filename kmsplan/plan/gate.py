@@ -19,7 +19,16 @@ from typing import Any
 
 from kmsplan import kmsspec
 from kmsplan.errors import PolicyError
-from kmsplan.model import TAG_PROTECTION, TAG_STACK, Key, LastUsage, LiveState, Stack
+from kmsplan.model import (
+    TAG_PROTECTION,
+    TAG_STACK,
+    Key,
+    LastUsage,
+    LiveState,
+    Replica,
+    Stack,
+    replica_usage_name,
+)
 from kmsplan.plan import adoption as adoption_lib
 from kmsplan.plan.types import (
     Action,
@@ -124,7 +133,7 @@ class _Context:
         return self._policies[text]
 
 
-_POLICY_OPERATIONS = ("CreateKey", "PutKeyPolicy")
+_POLICY_OPERATIONS = ("CreateKey", "PutKeyPolicy", "ReplicateKey")
 
 
 def _partition(arn: str) -> str:
@@ -192,7 +201,11 @@ def _deletion(change: Change, ctx: _Context) -> list[GateBlock]:
         if call.operation != "ScheduleKeyDeletion":
             continue
         key = ctx.by_id.get(str(call.params.get("KeyId")))
-        blocks.extend(_protection(change, key))
+        replica = _live_replica(change, ctx)
+        if replica is not None:
+            blocks.extend(_protection_of(change, dict(replica.live_tags)))
+        else:
+            blocks.extend(_protection(change, key))
         if not ctx.gate.allow_delete:
             blocks.append(
                 GateBlock(
@@ -217,12 +230,60 @@ def _deletion(change: Change, ctx: _Context) -> list[GateBlock]:
                 )
             )
         name = key.name if key is not None else change.key
+        region = _replica_region(change, ctx.live)
+        if region is not None:
+            name = replica_usage_name(change.key, region)
         blocks.extend(_usage(change, ctx.live.last_usage.get(name), ctx))
+        if region is None and key is not None:
+            blocks.extend(_replicas_first(change, key))
     return blocks
 
 
+def _replica_region(change: Change, live: LiveState) -> str | None:
+    """The Region of the replica `change` acts on; None for a change of a key. Judged from
+    where the calls go, not only from the labels (a saved plan's labels are claims): a
+    replica change is placed in its own Region, which is not the plan's."""
+    region = change.address.region
+    placed = change.placement.region if change.placement is not None else None
+    if change.resource is not Resource.REPLICA or region is None or placed != region:
+        return None
+    return region if region != live.region else None
+
+
+def _live_replica(change: Change, ctx: _Context) -> Replica | None:
+    region = _replica_region(change, ctx.live)
+    key = ctx.live.key(change.key) if region is not None else None
+    return key.replica(region) if key is not None and region is not None else None
+
+
+def _replicas_first(change: Change, key: Key) -> list[GateBlock]:
+    """KMS deletes a primary only after its replicas; kmsplan does not schedule a primary's
+    deletion while any replica of it is still in service."""
+    standing = sorted(
+        r.region for r in key.replicas if r.state is None or not r.state.is_pending_deletion
+    )
+    if not standing:
+        return []
+    return [
+        GateBlock(
+            rule="replicas",
+            reason=(
+                f"{change.address} is a multi-Region primary key with replicas in "
+                f"{', '.join(standing)}; KMS deletes a primary only after its replicas"
+            ),
+            unblock=(
+                "delete the replicas first (remove them from replicas:, apply through the "
+                "gate), then remove the key's block"
+            ),
+        )
+    ]
+
+
 def _protection(change: Change, key: Key | None) -> list[GateBlock]:
-    tags = dict(key.live_tags) if key is not None else {}
+    return _protection_of(change, dict(key.live_tags) if key is not None else {})
+
+
+def _protection_of(change: Change, tags: dict[str, str]) -> list[GateBlock]:
     value = tags.get(TAG_PROTECTION)
     if value == "false":
         return []
@@ -398,7 +459,8 @@ def _mass_deletion(changes: Iterable[Change], ctx: _Context) -> GateBlock | None
     doomed = {
         call.params.get("KeyId")
         for change in changes
-        if _schedules_deletion(change)
+        # A replica shares its primary's key id; deleting it leaves the key.
+        if _schedules_deletion(change) and _replica_region(change, ctx.live) is None
         for call in change.calls
         if call.operation == "ScheduleKeyDeletion"
     }

@@ -36,8 +36,9 @@ class CycleError(ValueError):
 
 
 def is_key_deletion(change: Change) -> bool:
+    """ScheduleKeyDeletion of a key or of a replica (a replica is a key in its Region)."""
     return (
-        change.resource is Resource.KEY
+        change.resource in (Resource.KEY, Resource.REPLICA)
         and change.action is Action.DELETE
         and change.address.step is None
     )
@@ -64,13 +65,21 @@ class _Index:
     own_key_change: Mapping[str, str]  # key name -> address of its own change
     grant_changes: Mapping[str, tuple[str, ...]]  # key name -> its grant changes, in order
     alias_changes_by_old_target: Mapping[str, tuple[str, ...]]  # key id -> alias changes
+    replica_changes: Mapping[tuple[str, str], str]  # (key name, Region) -> replica change
+    primary_moves: Mapping[str, str]  # key name -> its UpdatePrimaryRegion change
 
     @classmethod
     def of(cls, changes: Sequence[Change]) -> _Index:
         own: dict[str, str] = {}
         grants: dict[str, list[str]] = {}
         movers: dict[str, list[str]] = {}
+        replicas: dict[tuple[str, str], str] = {}
+        moves: dict[str, str] = {}
         for c in changes:
+            if c.address.step is Step.PRIMARY_REGION:
+                moves[c.key] = c.address
+            elif c.resource is Resource.REPLICA and c.address.region is not None:
+                replicas[(c.key, c.address.region)] = c.address
             if is_own_key_change(c):
                 own[c.key] = c.address
             elif c.resource is Resource.GRANT:
@@ -84,6 +93,8 @@ class _Index:
             own_key_change=own,
             grant_changes={k: tuple(v) for k, v in grants.items()},
             alias_changes_by_old_target={k: tuple(sorted(v)) for k, v in movers.items()},
+            replica_changes=replicas,
+            primary_moves=moves,
         )
 
 
@@ -148,6 +159,44 @@ def _alias_moves_before_old_key_deletion(index: _Index) -> Edges:
                 yield mover, c.address
 
 
+def _key_before_its_replicas(index: _Index) -> Edges:
+    """A replica being created or changed waits for its primary's own change (a new key is
+    replicated once it exists), and for a move of the primary's Region."""
+    for c in index.changes:
+        if c.resource is Resource.REPLICA and not c.destructive:
+            own = index.own_key_change.get(c.key)
+            if own is not None:
+                yield own, c.address
+            if c.key in index.primary_moves:
+                yield index.primary_moves[c.key], c.address
+
+
+def _primary_region_before_the_key(index: _Index) -> Edges:
+    """The key's other changes wait for UpdatePrimaryRegion: until it is done, the key in
+    the plan's Region is a replica, which takes no change of a shared property."""
+    for c in index.changes:
+        if is_own_key_change(c) and c.key in index.primary_moves:
+            yield index.primary_moves[c.key], c.address
+
+
+def _replica_before_its_aliases(index: _Index) -> Edges:
+    """An alias in a replica's Region waits for the replica's change (created, restored)."""
+    for c in index.changes:
+        if c.resource is Resource.ALIAS and c.address.region is not None and not c.destructive:
+            replica = index.replica_changes.get((c.key, c.address.region))
+            if replica is not None:
+                yield replica, c.address
+
+
+def _primary_deletion_after_its_replicas(index: _Index) -> Edges:
+    """KMS deletes a primary only after its replicas: the primary's deletion waits for theirs."""
+    for c in index.changes:
+        if is_key_deletion(c) and c.resource is Resource.KEY:
+            for (key, _region), replica in sorted(index.replica_changes.items()):
+                if key == c.key:
+                    yield replica, c.address
+
+
 def _deletions_last(index: _Index) -> Edges:
     """Every key deletion waits for every change that is not a key deletion (through the
     barrier: N+M edges, not N×M)."""
@@ -175,6 +224,16 @@ RULES: tuple[EdgeRule, ...] = (
         shown=True,
         edges=_alias_moves_before_old_key_deletion,
     ),
+    EdgeRule("key_before_its_replicas", shown=True, edges=_key_before_its_replicas),
+    EdgeRule(
+        "primary_region_before_the_key", shown=True, edges=_primary_region_before_the_key
+    ),
+    EdgeRule("replica_before_its_aliases", shown=True, edges=_replica_before_its_aliases),
+    EdgeRule(
+        "primary_deletion_after_its_replicas",
+        shown=True,
+        edges=_primary_deletion_after_its_replicas,
+    ),
     EdgeRule("deletions_last", shown=False, edges=_deletions_last),
 )
 
@@ -183,11 +242,17 @@ RULES: tuple[EdgeRule, ...] = (
 # then grants; removals of grants and aliases; a key's follow-up steps; key deletions last.
 # A tie-break only: every edge above already agrees with it.
 def reading_rank(change: Change) -> int:
+    if change.address.step is Step.PRIMARY_REGION:
+        return 0
     if change.address.step is not None:
         return 5
     if change.destructive:
-        return {Resource.GRANT: 3, Resource.ALIAS: 4, Resource.KEY: 6}[change.resource]
-    return {Resource.KEY: 0, Resource.ALIAS: 1, Resource.GRANT: 2}[change.resource]
+        return {
+            Resource.GRANT: 3, Resource.ALIAS: 4, Resource.KEY: 6, Resource.REPLICA: 6
+        }[change.resource]
+    return {
+        Resource.KEY: 0, Resource.REPLICA: 1, Resource.ALIAS: 1, Resource.GRANT: 2
+    }[change.resource]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,11 +113,13 @@ def fingerprint(live: LiveState) -> dict[str, str]:
 
     Per key (``key.<name>`` — or ``key.<name>@<key id>`` when several live keys carry the
     name): ``.metadata``, ``.policy``, ``.tags``, ``.rotation``, ``.grants``. Per alias in the
-    Region: ``alias.<name>``. Plus ``account`` (account and Region), ``discovered`` (the sorted
-    ids of the stack's keys: a key appearing or vanishing), ``usage.<key>`` and
-    ``principal.<arn>`` (what the deletion gate and the principal checks relied on). Per
-    ``adopt:`` block whose key does not carry its tags yet: ``adopt.<name>`` (what it
-    named) and, for a key it would adopt, the same five digests under ``adopt.<name>``.
+    Region: ``alias.<name>``. Per replica of a key: ``replica.<key>.<region>``, and each alias
+    of a replica Region read: ``alias.<name>@<region>``. Plus ``account`` (account and
+    Region), ``discovered`` (the sorted ids of the stack's keys: a key appearing or
+    vanishing), ``usage.<key>`` and ``principal.<arn>`` (what the deletion gate and the
+    principal checks relied on). Per ``adopt:`` block whose key does not carry its tags yet:
+    ``adopt.<name>`` (what it named) and, for a key it would adopt, the same five digests
+    under ``adopt.<name>``.
     """
     objects: dict[str, Any] = {
         "account": {"account_id": live.account_id, "region": live.region},
@@ -127,6 +129,14 @@ def fingerprint(live: LiveState) -> dict[str, str]:
     for key in live.keys:
         base = f"key.{key.name}" if names.count(key.name) == 1 else f"key.{key.name}@{key.key_id}"
         objects.update(_key_objects(base, key))
+        for replica in key.replicas:
+            objects[f"replica.{key.name}.{replica.region}"] = {
+                "state": replica.state.value if replica.state is not None else None,
+                "description": replica.description,
+                "policy": replica.policy if replica.policy is not None else replica.policy_text,
+                "tags": sorted([k, v] for k, v in replica.live_tags),
+                "aliases": list(replica.aliases),
+            }
     # What each adopt: named, and the key it would adopt, read like the stack's own.
     for target in live.adoptions:
         if (target.owner_stack, target.owner_key) == (live.stack, target.name):
@@ -142,6 +152,9 @@ def fingerprint(live: LiveState) -> dict[str, str]:
             objects.update(_key_objects(f"adopt.{target.name}", target.key))
     for alias in live.aliases:
         objects[f"alias.{alias.name}"] = {"target_key_id": alias.target_key_id}
+    for region, targets in live.regional_aliases.items():
+        for alias in targets:
+            objects[f"alias.{alias.name}@{region}"] = {"target_key_id": alias.target_key_id}
     for name, usage in live.last_usage.items():
         objects[f"usage.{name}"] = {
             "known": usage.known,

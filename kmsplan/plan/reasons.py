@@ -37,6 +37,9 @@ class Why(str, enum.Enum):
     RELEASED = "released"
     ADOPTED = "adopted"
     ADOPT_DECLARED = "adopt-declared"
+    REPLICA_NOT_FOUND = "replica-not-found"
+    REPLICA_UNDECLARED = "replica-undeclared"
+    PRIMARY_REGION_MOVES = "primary-region-moves"
     NOTE = "note"  # free text that matches no template (a plan document edited by hand)
 
 
@@ -80,6 +83,15 @@ WORDS: Mapping[Why, str] = {
     ),
     Why.ADOPTED: "adopt: {ref}: existing key {key_id}, not managed by kmsplan yet",
     Why.ADOPT_DECLARED: "declared with adopt: {ref}",
+    Why.REPLICA_NOT_FOUND: (
+        "declared in replicas: the key has no replica in {region}; ReplicateKey counts "
+        "against that Region's CreateKey quota"
+    ),
+    Why.REPLICA_UNDECLARED: "a live replica in {region} that the manifests no longer declare",
+    Why.PRIMARY_REGION_MOVES: (
+        "the manifest's region moves from {old} to {new}, which holds a replica: that replica "
+        "becomes the primary, and the old primary a replica"
+    ),
     Why.NOTE: "{text}",
 }
 

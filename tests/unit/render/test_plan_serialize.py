@@ -141,6 +141,7 @@ def _changes(draw: st.DrawFn) -> Change:
         Resource.KEY: f"key.{name}",
         Resource.ALIAS: f"alias.alias/{name}",
         Resource.GRANT: f"grant.{name}.{name}",
+        Resource.REPLICA: f"replica.{name}.eu-west-1",
     }[resource]
     return Change(
         address=address,
