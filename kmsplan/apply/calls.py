@@ -21,6 +21,7 @@ of it, after a crash or a lost answer, does not change the outcome:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -54,8 +55,13 @@ WRITE_OPERATIONS = frozenset(
         "RetireGrant",
         "ScheduleKeyDeletion",
         "CancelKeyDeletion",
+        "ReplicateKey",
+        "UpdatePrimaryRegion",
     }
 )
+# Sent to the primary key's Region (the plan's home) whatever the change's placement:
+# ReplicateKey names the replica's Region in its parameters.
+PRIMARY_REGION_OPERATIONS = frozenset({"ReplicateKey"})
 
 # The emulator answers HTTP 500 when these get a key ARN; a bare key id is valid everywhere.
 BARE_KEY_ID_OPERATIONS = frozenset(
@@ -96,9 +102,12 @@ def writer_per_change(
     apply before its first write."""
     by_placement: dict[Placement, Writer] = {}
     for change in plan.changes:
-        placement = plan.placement_of(change)
-        if placement not in by_placement:
-            by_placement[placement] = writers(placement)
+        placements = [plan.placement_of(change)]
+        if any(call.operation in PRIMARY_REGION_OPERATIONS for call in change.calls):
+            placements.append(plan.placement)
+        for placement in placements:
+            if placement not in by_placement:
+                by_placement[placement] = writers(placement)
     return lambda change: by_placement[plan.placement_of(change)]
 
 
@@ -246,7 +255,9 @@ class ChangeRunner:
         """Make one call of `change`; returns the key id for CreateKey, else None."""
         if operation == "CreateKey":
             return self._create_key(change, params)
-        if operation == "CreateGrant":
+        if operation == "ReplicateKey":
+            self._replicate_key(change, params)
+        elif operation == "CreateGrant":
             self._create_grant(change, params)
         elif operation == "CreateAlias":
             self._create_alias(change, params)
@@ -266,7 +277,10 @@ class ChangeRunner:
     def _call(self, change: Change, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """One API call: rate-limited, audited, made again while KMS throttles it (within the
         time budget); raises the writer's errors, or CallFailed when it gets no answer."""
-        writer = self._writer_for(change)
+        if operation in PRIMARY_REGION_OPERATIONS:
+            writer = self._writer_for(dataclasses.replace(change, placement=None))
+        else:
+            writer = self._writer_for(change)
         while True:
             if self.stop.is_set():
                 raise Stopped
@@ -461,6 +475,57 @@ class ChangeRunner:
             self._notify(change, f"{last}; no such key exists, creating it again")
         assert last is not None
         raise CallFailed("CreateKey", "AmbiguousOutcome", last.detail)
+
+    def _replica_state(self, change: Change, key_id: str) -> KeyState | None:
+        """The state of the replica in `change`'s Region; None if there is none (yet)."""
+        try:
+            metadata = self._call(change, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
+        except KmsCallError as exc:
+            if exc.code == "NotFoundException":
+                return None
+            raise
+        config = metadata.get("MultiRegionConfiguration") or {}
+        if config.get("MultiRegionKeyType") != "REPLICA":
+            return None
+        try:
+            return KeyState(metadata.get("KeyState"))
+        except ValueError:
+            return KeyState.UNAVAILABLE
+
+    def _replicate_key(self, change: Change, params: dict[str, Any]) -> None:
+        """ReplicateKey, crash-safe: a replica that exists already (an earlier apply whose
+        answer was lost) is taken as it is; then wait while the new replica is Creating,
+        since KMS refuses most changes to it until then."""
+        key_id = bare_key_id(str(params["KeyId"]))
+        state = self._replica_state(change, key_id)
+        attempts = 0
+        while state is None:
+            attempts += 1
+            try:
+                self._call_consistent(change, "ReplicateKey", params)
+            except AmbiguousOutcome as exc:
+                if attempts >= MAX_CREATE_ATTEMPTS:
+                    raise CallFailed("ReplicateKey", "AmbiguousOutcome", exc.detail) from exc
+                self._notify(change, f"{exc}; looking for the replica before trying again")
+            except KmsCallError as exc:
+                if exc.code != "AlreadyExistsException":
+                    raise
+            state = self._replica_state(change, key_id)
+            if state is None and attempts >= MAX_CREATE_ATTEMPTS:
+                raise CallFailed("ReplicateKey", "NotFound", "the replica did not appear")
+        with self._lock:
+            self._created.add(key_id)
+        delays = self._retry.delays()
+        while state is KeyState.CREATING:
+            delay = next(delays, None)
+            if delay is None:
+                raise CallFailed(
+                    "ReplicateKey", "StillCreating",
+                    f"the replica of {key_id} is still Creating; run apply again later",
+                )
+            self._notify(change, f"replica of {key_id} is Creating; waiting {delay:.1f}s")
+            self._retry.sleep(delay)
+            state = self._replica_state(change, key_id)
 
     def _create_grant(self, change: Change, params: dict[str, Any]) -> None:
         key_id = str(params["KeyId"])

@@ -102,7 +102,7 @@ def check_plan(plan: Plan) -> None:
                 window = params.get("PendingWindowInDays", 30)
                 if not (isinstance(window, int) and MIN_WINDOW_DAYS <= window <= MAX_WINDOW_DAYS):
                     problems.append(f"{where}: pending window {window!r} is not 7-30 days")
-            if op == "CreateKey":
+            if op in ("CreateKey", "ReplicateKey"):
                 tags = {t.get("TagKey"): t.get("TagValue") for t in params.get("Tags", [])}
                 if tags.get(TAG_STACK) != plan.stack or not tags.get(TAG_KEY):
                     problems.append(

@@ -104,6 +104,10 @@ _ROWS: tuple[tuple[str, str, Access, Resource, str], ...] = (
     ("kms", "CreateAlias", W, Resource.ALIAS, "create an alias"),
     ("kms", "UpdateAlias", W, Resource.ALIAS, "move an alias to another key"),
     ("kms", "DeleteAlias", W, Resource.ALIAS, "delete an alias"),
+    # A replica: ReplicateKey on the primary, which also takes kms:CreateKey (with the
+    # ownership tags) in the replica's Region; UpdatePrimaryRegion on both keys.
+    ("kms", "ReplicateKey", W, Resource.KEY, "replicate a multi-Region key into a Region"),
+    ("kms", "UpdatePrimaryRegion", W, Resource.KEY, "move a multi-Region key's primary"),
 )
 
 

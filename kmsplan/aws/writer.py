@@ -43,7 +43,7 @@ from kmsplan.aws.quotas import is_throttling
 from kmsplan.errors import AwsError, KmsplanError
 from kmsplan.model import Placement
 
-NON_IDEMPOTENT_OPERATIONS = ("CreateKey", "CreateGrant")
+NON_IDEMPOTENT_OPERATIONS = ("CreateKey", "CreateGrant", "ReplicateKey")
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,15 +63,20 @@ class Run:
         audit: AuditLog | None,
         timeout: float | None = None,
     ) -> ApplyResult:
-        """Run `plan`'s changes through the applier, with the clients of where they go."""
+        """Run `plan`'s changes through the applier, with the clients of where they go: the
+        stack's own account, in the home Region or a replica's."""
+        home = self.identity.home
         elsewhere = sorted(
-            {str(p) for p in map(plan.placement_of, plan.changes) if p != self.identity.home}
+            {
+                str(p)
+                for p in map(plan.placement_of, plan.changes)
+                if p.account_id != home.account_id
+            }
         )
         if elsewhere:
             raise KmsplanError(
                 f"the plan has changes for {', '.join(elsewhere)}; this kmsplan applies only "
-                f"in the stack's own account and Region ({self.identity.home}). "
-                "Nothing was changed"
+                f"in the stack's own account ({home.account_id}). Nothing was changed"
             )
         clients = self.home_clients
         return apply_plan(

@@ -45,9 +45,9 @@ def test_a_placement_in_another_account_has_no_clients() -> None:
     )
 
 
-def test_apply_refuses_a_plan_with_changes_for_another_placement_before_any_call() -> None:
+def test_apply_refuses_a_plan_with_changes_for_another_account_before_any_call() -> None:
     clients = pool()
-    elsewhere = Placement(account_id=ACCOUNT, region="us-west-2")
+    elsewhere = Placement(account_id="999999999999", region="us-west-2")
     change = Change(
         address="key.orders",
         resource=Resource.KEY,
@@ -61,6 +61,36 @@ def test_apply_refuses_a_plan_with_changes_for_another_placement_before_any_call
     with pytest.raises(KmsplanError) as exc:
         run.apply(plan, on_event=lambda event: None, audit=None)
     assert str(exc.value) == (
-        f"the plan has changes for {ACCOUNT}/us-west-2; this kmsplan applies only in the "
-        f"stack's own account and Region ({ACCOUNT}/eu-west-1). Nothing was changed"
+        "the plan has changes for 999999999999/us-west-2; this kmsplan applies only in the "
+        f"stack's own account ({ACCOUNT}). Nothing was changed"
     )
+
+
+def test_apply_sends_a_replica_regions_changes_through_that_regions_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients = pool()
+    replica = Placement(account_id=ACCOUNT, region="us-west-2")
+    change = Change(
+        address="replica.orders.us-west-2",
+        resource=Resource.REPLICA,
+        action=Action.UPDATE,
+        key="orders",
+        calls=(ApiCall(operation="EnableKey", params={"KeyId": "k"}),),
+        placement=replica,
+    )
+    plan = Plan(stack="shop", account_id=ACCOUNT, region=HOME.region, changes=(change,))
+    sent: list[tuple[str, str]] = []
+    writer = clients.writer(replica)
+
+    def enable_key(**params: str) -> dict[str, str]:
+        sent.append((replica.region, params["KeyId"]))
+        return {}
+
+    monkeypatch.setattr(writer, "enable_key", enable_key)
+    run = Run(clients, Identity(home=HOME, caller_arn="arn:x"))
+
+    result = run.apply(plan, on_event=lambda event: None, audit=None)
+
+    assert result.ok
+    assert sent == [("us-west-2", "k")]
