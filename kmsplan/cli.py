@@ -26,6 +26,7 @@ def _register() -> None:
     from kmsplan.commands import (
         apply,
         demo,
+        force_unlock,
         iam_policy,
         import_keys,
         lint,
@@ -35,7 +36,18 @@ def _register() -> None:
         validate,
     )
 
-    for module in (validate, plan, apply, import_keys, lint, stacks, iam_policy, demo, local_kms):
+    for module in (
+        validate,
+        plan,
+        apply,
+        import_keys,
+        force_unlock,
+        lint,
+        stacks,
+        iam_policy,
+        demo,
+        local_kms,
+    ):
         cli.add_command(module.command)
 
 

@@ -231,6 +231,7 @@ class Stack:
     account: str | None = None  # the account guard, if declared
     region: str | None = None
     role: Role | None = None  # the role to assume for this stack, if declared
+    lock: str | None = None  # the stack lock's URL (s3://BUCKET/PREFIX, dynamodb://TABLE)
     keys: tuple[Key, ...] = ()  # sorted by name
     default_window_days: int = DEFAULT_WINDOW_DAYS  # window for keys whose block is gone
     files: tuple[str, ...] = ()

@@ -46,6 +46,25 @@ aws_options = _stack(
     ),
 )
 
+lock_options = _stack(
+    click.option(
+        "--lock",
+        "lock",
+        metavar="URL",
+        default=None,
+        help="Stack lock to hold: s3://BUCKET/PREFIX or dynamodb://TABLE; overrides the "
+        "manifests' lock:. 'none': no lock.",
+    ),
+    click.option(
+        "--lock-timeout",
+        type=click.IntRange(0, 86400),
+        default=0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait this long for a stack lock another run holds.",
+    ),
+)
+
 gate_options = _stack(
     click.option("--allow-delete", is_flag=True, help="Allow scheduling deletion of keys."),
     click.option(

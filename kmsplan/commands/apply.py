@@ -33,7 +33,7 @@ from kmsplan.apply import (
 )
 from kmsplan.audit import AuditLog
 from kmsplan.errors import ExitCode, KmsplanError, RefusedError
-from kmsplan.options import aws_options, gate_from_kwargs, gate_options
+from kmsplan.options import aws_options, gate_from_kwargs, gate_options, lock_options
 from kmsplan.plan.actions import ACTIONS, words_for
 from kmsplan.plan.types import Plan
 from kmsplan.render.terminal import terminal_safe
@@ -83,6 +83,7 @@ DEFAULT_TIMEOUT_SECONDS = 3600.0
     "throttling (a busy account) are retried until then.",
 )
 @aws_options
+@lock_options
 @gate_options
 def command(
     paths: tuple[str, ...],
@@ -95,6 +96,8 @@ def command(
     region: str | None,
     endpoint_url: str | None,
     parallelism: int,
+    lock: str | None,
+    lock_timeout: int,
     **gate_flags: Any,
 ) -> int:
     """Apply the changes that make live KMS match the manifests in PATH... .
@@ -109,24 +112,29 @@ def command(
     The flags and verdicts stored in the file do not count: a deletion needs --allow-delete
     here too.
 
+    With a stack lock (lock: in the manifests, or --lock URL; a saved plan names none), the
+    lock is taken before live KMS is read and held through the approval prompt until the last
+    write; --lock-timeout SECONDS waits for a lock another run holds.
+
     Exit codes: 0 applied (or nothing to do); 1 refused, or a change failed.
     """
     from kmsplan.commands.plan import render, use_color
-    from kmsplan.run import AwsSettings, Intent, open_saved_plan, open_stack
+    from kmsplan.run import AwsSettings, Intent, LockOptions, open_saved_plan, open_stack
 
     gate = gate_from_kwargs(gate_flags)
     aws = AwsSettings(
         profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
     )
+    locking = LockOptions(url=lock, timeout=lock_timeout, command="apply")
     opened: AbstractContextManager[Run]
     if plan_file is not None:
         if paths:
             raise click.UsageError("give either PATH... or --plan FILE, not both")
-        opened = open_saved_plan(plan_file, aws)
+        opened = open_saved_plan(plan_file, aws, lock=locking)
     else:
         if not paths:
             raise click.UsageError("give the manifests to apply (PATH...) or --plan FILE")
-        opened = open_stack(paths, aws, intent=Intent.APPLY)
+        opened = open_stack(paths, aws, intent=Intent.APPLY, lock=locking)
 
     # The run holds the stack lock from before it reads live state until the last write.
     with opened as session:

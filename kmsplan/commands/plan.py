@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kmsplan.errors import ExitCode
-from kmsplan.options import aws_options, gate_from_kwargs, gate_options, paths_argument
+from kmsplan.options import (
+    aws_options,
+    gate_from_kwargs,
+    gate_options,
+    lock_options,
+    paths_argument,
+)
 from kmsplan.plan.types import GateOptions, Plan
 
 if TYPE_CHECKING:
@@ -47,6 +53,7 @@ FORMATS = ("text", "json", "markdown")
 )
 @click.option("--no-color", is_flag=True, help="Never colour the text output.")
 @aws_options
+@lock_options
 @gate_options
 def command(
     paths: tuple[str, ...],
@@ -58,16 +65,21 @@ def command(
     region: str | None,
     endpoint_url: str | None,
     parallelism: int,
+    lock: str | None,
+    lock_timeout: int,
     **gate_flags: Any,
 ) -> int:
     """Plan the changes that make live KMS match the manifests in PATH... .
+
+    With --out, the stack lock (lock: in the manifests, or --lock URL) is held while live KMS
+    is read; a plain plan reads without it.
 
     Exit codes: 0 success; 1 error; with --detailed-exitcode, 2 when there are changes and 3
     when the safety gate blocks any of them.
     """
     from kmsplan.manifest import load_stacks
     from kmsplan.plan import planfile
-    from kmsplan.run import AwsSettings, Intent, check_region_name, open_stack
+    from kmsplan.run import AwsSettings, Intent, LockOptions, check_region_name, open_stack
 
     gate = gate_from_kwargs(gate_flags)
     aws = AwsSettings(
@@ -78,7 +90,12 @@ def command(
     if len(stacks) > 1:
         return plan_several(stacks, aws, gate, output_format=output_format, out=out,
                             detailed=detailed_exitcode, color=use_color(no_color=no_color))
-    with open_stack(paths, aws, intent=Intent.PLAN) as session:
+    locking = (
+        LockOptions(url=lock, timeout=lock_timeout, command="plan --out")
+        if out is not None
+        else None
+    )
+    with open_stack(paths, aws, intent=Intent.PLAN, lock=locking) as session:
         plan = session.plan(gate)
     click.echo(render(plan, output_format, color=use_color(no_color=no_color)), nl=False)
     if out is not None:

@@ -227,6 +227,7 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
     account, _ = _agreed(manifests, "account", reporter)
     region, _ = _agreed(manifests, "region", reporter)
     role = _role(manifests, account, reporter)
+    lock, _ = _agreed(manifests, "lock", reporter)
     defaults_holder, defaults_valid = _defaults(manifests, reporter)
     defaults: dict[str, Any] = (
         defaults_holder.value["defaults"] if defaults_holder is not None and defaults_valid
@@ -288,6 +289,7 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
         account=account,
         region=region,
         role=role,
+        lock=lock,
         keys=tuple(sorted(keys, key=lambda k: k.name)),
         default_window_days=int(window),
         files=tuple(m.doc.file for m in manifests),

@@ -35,6 +35,10 @@ PATTERN_TEXT = {
     ),
     "^[0-9]{12}$": "12 digits, in quotes",
     "^[a-z]{2}(-[a-z]+)+-[0-9]+$": "a Region name such as eu-west-1",
+    (
+        "^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?"
+        "|dynamodb://[A-Za-z0-9_.-]{3,255})$"
+    ): "s3://BUCKET/PREFIX or dynamodb://TABLE",
     "^alias/[A-Za-z0-9/_-]+$": "'alias/' followed by letters, digits, '/', '_' or '-'",
     "^[a-zA-Z0-9:/_-]{1,248}$": "1-248 letters, digits, ':', '/', '_' or '-'",
     "^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$": (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from kmsplan.run.clients import AwsSettings, ClientPool, Identity
 from kmsplan.run.guards import Intent, check_account, check_region, check_region_name
-from kmsplan.run.lock import stack_lock
+from kmsplan.run.lock import LockOptions, stack_lock
 from kmsplan.run.planning import (
     deletion_candidates,
     plan_live,
@@ -26,6 +26,7 @@ __all__ = [
     "ClientPool",
     "Identity",
     "Intent",
+    "LockOptions",
     "Run",
     "SavedPlanRun",
     "StackRun",

@@ -10,7 +10,8 @@ the command a context to work in; the command parses, calls, renders and picks t
    saved plan's Region), else ``--region``, else the standard chain; a ``--region`` that
    contradicts the stack's is refused;
 4. the clients of the home placement (`ClientPool`), STS identity, the account guard;
-5. the stack lock (`kmsplan.run.lock`), held until the block ends: the live read, the plan,
+5. the stack lock (`kmsplan.run.lock`) when the command asks for one (`LockOptions`) and the
+   stack has one (``--lock``, ``lock:``), held until the block ends: the live read, the plan,
    the approval prompt and every write happen inside it;
 6. in the block: `StackRun.plan` / `SavedPlanRun.plan` (which reads live KMS again, checks the
    fingerprint and the gate), `StackRun.live_policies` (lint), then `Run.apply`.
@@ -35,7 +36,7 @@ from kmsplan.plan import planfile
 from kmsplan.plan.types import GateOptions, Plan
 from kmsplan.run.clients import AwsSettings, ClientPool, Identity
 from kmsplan.run.guards import Intent, check_account, check_region, check_region_name
-from kmsplan.run.lock import stack_lock
+from kmsplan.run.lock import LockOptions, lock_for, stack_lock
 from kmsplan.run.planning import plan_live
 from kmsplan.run.saved import check_fresh, regate, reread
 
@@ -133,33 +134,50 @@ class SavedPlanRun(Run):
 
 
 @contextlib.contextmanager
-def open_stack(paths: Sequence[str], aws: AwsSettings, *, intent: Intent) -> Iterator[StackRun]:
+def open_stack(
+    paths: Sequence[str],
+    aws: AwsSettings,
+    *,
+    intent: Intent,
+    lock: LockOptions | None = None,
+) -> Iterator[StackRun]:
     """Steps 1-5 for the manifests at `paths`; the block runs under the stack lock."""
     check_region_name(aws.region)
-    with open_loaded(load(list(paths)), aws, intent=intent) as run:
+    if lock is not None:
+        lock.check()
+    with open_loaded(load(list(paths)), aws, intent=intent, lock=lock) as run:
         yield run
 
 
 @contextlib.contextmanager
-def open_loaded(desired: Stack, aws: AwsSettings, *, intent: Intent) -> Iterator[StackRun]:
+def open_loaded(
+    desired: Stack, aws: AwsSettings, *, intent: Intent, lock: LockOptions | None = None
+) -> Iterator[StackRun]:
     """Steps 3-5 for a stack already loaded (one of several: `kmsplan.run.stacks`)."""
     check_region(desired.region, aws.region, intent=intent)
     pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}")
     identity = pool.connect(desired.region or aws.region)
     check_account(desired.account, identity, intent=intent)
-    with stack_lock(desired.name, identity.home):
+    held = lock_for(lock, desired.lock, caller_arn=identity.caller_arn, aws=aws)
+    with stack_lock(desired.name, identity.home, held):
         yield StackRun(pool, identity, desired)
 
 
 @contextlib.contextmanager
-def open_saved_plan(path: str, aws: AwsSettings) -> Iterator[SavedPlanRun]:
-    """Steps 1-5 for the plan saved at `path`; the block runs under the stack lock."""
+def open_saved_plan(
+    path: str, aws: AwsSettings, *, lock: LockOptions | None = None
+) -> Iterator[SavedPlanRun]:
+    """Steps 1-5 for the plan saved at `path`; the block runs under the stack lock. A saved
+    plan names no lock: only ``--lock URL`` (`lock`) gives one."""
     check_region_name(aws.region)
+    if lock is not None:
+        lock.check()
     saved = planfile.read(path)
     check_region_name(saved.region, source="Region in the saved plan")
     check_region(saved.region, aws.region, intent=Intent.SAVED_PLAN)
     pool = ClientPool(aws)
     identity = pool.connect(saved.region)
     check_account(saved.account_id, identity, intent=Intent.SAVED_PLAN)
-    with stack_lock(saved.stack, identity.home):
+    held = lock_for(lock, None, caller_arn=identity.caller_arn, aws=aws)
+    with stack_lock(saved.stack, identity.home, held):
         yield SavedPlanRun(pool, identity, path, saved)

@@ -29,7 +29,7 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
 
     @contextlib.contextmanager
-    def lock(stack: str, placement: Placement) -> Iterator[None]:
+    def lock(stack: str, placement: Placement, held: Any = None) -> Iterator[None]:
         seen.append(f"lock {stack} {placement}")
         try:
             yield
