@@ -24,6 +24,8 @@ TAG_PROTECTION = "kmsplan:deletion-protection"
 # The pending window (days) the key is scheduled for deletion with once its block is removed:
 # like the protection, it lives on the key, so removing the block does not lose it.
 TAG_WINDOW = "kmsplan:deletion-window"
+# Set on a surplus key kmsplan released: the id of the key it kept for the same stack and name.
+TAG_DUPLICATE_OF = "kmsplan:duplicate-of"
 # Grants kmsplan owns are named "kmsplan/<name>"; every other grant is foreign.
 GRANT_PREFIX = "kmsplan/"
 
@@ -193,6 +195,8 @@ class Key:
     # replicas (DescribeKey's MultiRegionConfiguration); None and () for single-Region keys.
     primary_region: str | None = field(default=None, compare=False)
     replica_regions: tuple[str, ...] = field(default=(), compare=False)
+    # Live only: the key's CreationDate (ISO 8601), to tell the older of two duplicates.
+    created: str | None = field(default=None, compare=False)
 
     def tag_dict(self) -> dict[str, str]:
         return dict(self.tags)

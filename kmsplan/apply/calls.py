@@ -9,7 +9,11 @@ in the account, so throttling means "slower", not "failed". Each write is made s
 of it, after a crash or a lost answer, does not change the outcome:
 
 - CreateKey is never retried blindly (see `guard`): after an ambiguous answer the key is
-  looked up by its identity tags and adopted if it exists.
+  looked up by its identity tags and adopted if it exists. Right after it, the stack's keys
+  with the same name are looked up: if another run created one meanwhile (two applies raced
+  without a stack lock), the key the aliases and grants use, else the older, is kept and the
+  other released — tagged kmsplan:duplicate-of, its ownership tags removed, never deleted —
+  before any alias or grant is created (`_settle_duplicates`).
 - CreateGrant first lists the key's grants and skips if an equal grant (same Name and
   parameters) is there: real KMS is idempotent by Name, the emulator is not.
 - CreateAlias answered AlreadyExists with the same target, ScheduleKeyDeletion on a key already
@@ -25,14 +29,16 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from kmsplan.apply.result import ChangeOutcome, ChangeStatus
 from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
 from kmsplan.aws.writer import AmbiguousOutcome, KmsCallError, RequestFailed, Throttled, Writer
-from kmsplan.model import TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState, Placement
+from kmsplan.errors import KmsplanError
+from kmsplan.model import TAG_DUPLICATE_OF, TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState, Placement
 from kmsplan.plan.types import Change, Plan, is_ref
 
 # Every operation a plan may ask the applier to make. Anything else is refused up front.
@@ -153,8 +159,12 @@ class ChangeRunner:
         notify: Callable[[Change, str], None],
         timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        find_siblings: Callable[[str, str], Sequence[str]] | None = None,
     ) -> None:
         self._writer_for = writer_for
+        # The ids of the keys tagged with a stack and name (tag index), to find a key another
+        # run created with the same name (None: not looked for).
+        self._find_siblings = find_siblings
         self._timeout = timeout
         self._clock = clock
         self._deadline = None if timeout is None else clock() + timeout
@@ -454,6 +464,12 @@ class ChangeRunner:
     def _create_key(self, change: Change, params: dict[str, Any]) -> str:
         tags = {t["TagKey"]: t["TagValue"] for t in params.get("Tags", [])}
         stack, name = tags[TAG_STACK], tags[TAG_KEY]
+        created = self._create_key_once(change, params, stack, name)
+        return self._settle_duplicates(change, created, stack, name)
+
+    def _create_key_once(
+        self, change: Change, params: dict[str, Any], stack: str, name: str
+    ) -> str:
         last: AmbiguousOutcome | None = None
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             try:
@@ -526,6 +542,79 @@ class ChangeRunner:
             self._notify(change, f"replica of {key_id} is Creating; waiting {delay:.1f}s")
             self._retry.sleep(delay)
             state = self._replica_state(change, key_id)
+
+    def _settle_duplicates(self, change: Change, mine: str, stack: str, name: str) -> str:
+        """The key to go on with after creating `mine`: if another run created a key with the
+        same stack and name meanwhile, the one the aliases and grants use, else the older
+        (ties: the smaller id — every racing run picks the same). When it is not `mine`,
+        `mine` is released: tagged kmsplan:duplicate-of first, then its ownership tags
+        removed, so it is never left unowned and unmarked. Only this run's own key is ever
+        released here; the next plan releases any other surplus."""
+        others = self._siblings(change, stack, name, mine)
+        own = self._rank(change, mine) if others else None
+        if own is None:
+            return mine
+        winner = min([own, *others])[2]
+        if winner == mine:
+            return mine
+        self._call_consistent(
+            change,
+            "TagResource",
+            {"KeyId": mine, "Tags": [{"TagKey": TAG_DUPLICATE_OF, "TagValue": winner}]},
+        )
+        self._call_consistent(
+            change, "UntagResource", {"KeyId": mine, "TagKeys": [TAG_STACK, TAG_KEY]}
+        )
+        self._notify(
+            change,
+            f"another run created key {winner} for {change.address} meanwhile: released key "
+            f"{mine} that this run created ({TAG_DUPLICATE_OF}={winner}, never deleted); "
+            f"going on with {winner}",
+        )
+        return winner
+
+    def _siblings(
+        self, change: Change, stack: str, name: str, mine: str
+    ) -> list[tuple[int, str, str]]:
+        """The ranks of the other usable keys tagged `stack`/`name` (see `_rank`)."""
+        if self._find_siblings is None:
+            return []
+        try:
+            found = [k for k in self._find_siblings(stack, name) if k != bare_key_id(mine)]
+        except KmsplanError as exc:
+            # A safeguard only (tag:GetResources may not be allowed): the next plan releases
+            # any duplicate all the same.
+            self._notify(change, f"could not look for keys other runs created ({exc})")
+            return []
+        ranks: list[tuple[int, str, str]] = []
+        for key_id in found:
+            try:
+                # The tag index lags: the key's own tags say whether it is still a sibling.
+                tags = self._tags(change, key_id)
+                if tags.get(TAG_STACK) != stack or tags.get(TAG_KEY) != name:
+                    continue
+                rank = self._rank(change, key_id)
+            except KmsCallError:
+                continue  # gone, or not ours to read
+            if rank is not None:
+                ranks.append(rank)
+        return ranks
+
+    def _rank(self, change: Change, key_id: str) -> tuple[int, str, str] | None:
+        """How a key ranks to be kept, smaller first: (-uses by aliases and grants, creation
+        date, id) — the differ's order (`match_keys`). None for a key pending deletion."""
+        metadata = self._describe(change, key_id)
+        if metadata.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
+            return None
+        aliases = self._call_consistent(change, "ListAliases", {"KeyId": key_id})
+        uses = len(aliases.get("Aliases", [])) + sum(1 for _ in self._grants(change, key_id))
+        created = metadata.get("CreationDate")
+        when = (
+            created.astimezone(timezone.utc).isoformat(timespec="microseconds")
+            if isinstance(created, datetime)
+            else str(created or "")
+        )
+        return (-uses, when, key_id)
 
     def _create_grant(self, change: Change, params: dict[str, Any]) -> None:
         key_id = str(params["KeyId"])

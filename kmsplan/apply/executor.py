@@ -11,7 +11,7 @@ import heapq
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from kmsplan.apply.calls import (
@@ -33,9 +33,9 @@ from kmsplan.audit import AuditLog
 from kmsplan.aws.writer import Writer
 from kmsplan.errors import RefusedError
 from kmsplan.kmsspec import DELETION_WINDOW_MAX_DAYS, DELETION_WINDOW_MIN_DAYS
-from kmsplan.model import TAG_KEY, TAG_STACK, Placement
+from kmsplan.model import TAG_DUPLICATE_OF, TAG_KEY, TAG_STACK, Placement
 from kmsplan.plan.graph import BARRIER, PlanGraph, refs_in
-from kmsplan.plan.types import Action, Change, Plan
+from kmsplan.plan.types import Action, ApiCall, Change, Plan
 
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = DELETION_WINDOW_MIN_DAYS, DELETION_WINDOW_MAX_DAYS
 
@@ -47,6 +47,19 @@ def dependencies(plan: Plan) -> dict[str, tuple[str, ...]]:
     alias moves before the old key's deletion, every key deletion after every other
     change)."""
     return PlanGraph(plan.changes).dependencies()
+
+
+def _releases_only(call: ApiCall) -> bool:
+    """A call a release may make: UntagResource, or the TagResource that marks a released
+    duplicate (`kmsplan.plan.differ.release_duplicates`)."""
+    if call.operation == "UntagResource":
+        return True
+    tags = call.params.get("Tags")
+    return (
+        call.operation == "TagResource"
+        and isinstance(tags, list)
+        and all(isinstance(t, dict) and t.get("TagKey") == TAG_DUPLICATE_OF for t in tags)
+    )
 
 
 def check_plan(plan: Plan) -> None:
@@ -72,10 +85,11 @@ def check_plan(plan: Plan) -> None:
         seen.add(change.address)
         if change.is_trailing_disable and any(c.operation != "DisableKey" for c in change.calls):
             problems.append(f"{change.address}: a key's trailing disable makes only DisableKey")
-        if change.action is Action.RELEASE and any(
-            c.operation != "UntagResource" for c in change.calls
-        ):
-            problems.append(f"{change.address}: a release makes only UntagResource")
+        if change.action is Action.RELEASE and not all(map(_releases_only, change.calls)):
+            problems.append(
+                f"{change.address}: a release makes only UntagResource (and, for a "
+                f"duplicate, a TagResource of {TAG_DUPLICATE_OF} alone)"
+            )
         if change.action is Action.ADOPT and not _tags_identity(change, plan.stack):
             problems.append(
                 f"{change.address}: the adopted key would not carry its identity tags"
@@ -140,6 +154,7 @@ def apply_plan(
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    find_siblings: Callable[[str, str], Sequence[str]] | None = None,
 ) -> ApplyResult:
     """Make the plan's calls, each change's through `writers(plan.placement_of(change))`, and
     report what happened.
@@ -151,7 +166,8 @@ def apply_plan(
     nothing called) a blocked or malformed plan; a placement `writers` has no writer for
     raises its KmsplanError before the first call. A process-level interruption
     (KeyboardInterrupt, a BaseException) stops new calls and is re-raised; the next plan
-    shows what remains.
+    shows what remains. `find_siblings(stack, name)` (the ids of the keys tagged so) lets each
+    CreateKey look for a key another run created with the same name.
     """
     check_plan(plan)
     event_lock = threading.Lock()
@@ -173,6 +189,7 @@ def apply_plan(
         notify=notify,
         timeout=timeout,
         clock=clock,
+        find_siblings=find_siblings,
     )
     schedule = _Schedule(PlanGraph(plan.changes))
     outcomes: dict[str, ChangeOutcome] = {}

@@ -336,7 +336,7 @@ class _Reader:
             grants=grants,
             window_days=self._window_days(name),
         )
-        return _ReadKey(key=key, created=_iso(metadata.get("CreationDate")) or "")
+        return _ReadKey(key=key, created=_created(metadata.get("CreationDate")))
 
     # ---- adoption ----
 
@@ -617,15 +617,40 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
+def _created(value: Any) -> str:
+    """A CreationDate as UTC ISO 8601 with microseconds, so that dates compare as strings."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    return str(value or "")
+
+
 def _short(exc: KmsplanError) -> str:
     if isinstance(exc, AwsError):
         return f"{exc.code}: {exc.message}" if exc.message else exc.code
     return str(exc)
 
 
+def tagged_keys(clients: AwsClients, stack: str, name: str) -> list[str]:
+    """The ids of the keys the tag index lists with ``kmsplan:stack=stack`` and
+    ``kmsplan:key=name`` (one RGTA query; the index lags, so callers read each key's own tags
+    before trusting it). Raises KmsplanError when the index cannot be asked."""
+    mappings = paginate(
+        clients.tagging,
+        "GetResources",
+        "ResourceTagMappingList",
+        page_size=100,
+        ResourceTypeFilters=["kms:key"],
+        TagFilters=[{"Key": TAG_STACK, "Values": [stack]}, {"Key": TAG_KEY, "Values": [name]}],
+    )
+    arns = [str(m.get("ResourceARN", "")) for m in mappings]
+    return [arn.rsplit("/", 1)[1] for arn in arns if ":key/" in arn]
+
+
 def _dedupe(found: Iterable[_ReadKey], stack: str, warnings: _Warnings) -> list[Key]:
-    """One key per logical name. Two keys with the same name (a create repeated outside
-    kmsplan, or tags copied by hand) are reported; the live, oldest one is used."""
+    """The stack's keys, each once, with its CreationDate. Several live keys may carry one
+    name (a race of two applies, or tags copied by hand): all are returned, and the plan
+    resolves them (the differ's `match_keys`). A key pending deletion beside a live one with
+    the same name is reported and left out: it is on its way out."""
     by_name: dict[str, list[_ReadKey]] = {}
     seen: set[str] = set()
     for read in found:
@@ -633,24 +658,23 @@ def _dedupe(found: Iterable[_ReadKey], stack: str, warnings: _Warnings) -> list[
             continue
         seen.add(read.key.key_id or "")
         by_name.setdefault(read.key.name, []).append(read)
-    keys = []
+    keys: list[Key] = []
     for name, reads in sorted(by_name.items()):
-        reads.sort(
-            key=lambda r: (
-                r.key.state is not None and r.key.state.is_pending_deletion,
-                r.created,
-                r.key.key_id or "",
-            )
-        )
-        kept = reads[0]
-        if len(reads) > 1:
-            others = ", ".join(r.key.key_id or "" for r in reads[1:])
+        reads.sort(key=lambda r: (_pending(r.key), r.created, r.key.key_id or ""))
+        kept = [r for r in reads if not _pending(r.key)] or reads[:1]
+        ignored = [r for r in reads if r not in kept]
+        if ignored:
             warnings.add(
                 f"{len(reads)} keys carry {TAG_STACK}={stack}, {TAG_KEY}={name}: using "
-                f"{kept.key.key_id}, ignoring {others}"
+                f"{', '.join(r.key.key_id or '' for r in kept)}, ignoring "
+                f"{', '.join(r.key.key_id or '' for r in ignored)}"
             )
-        keys.append(kept.key)
+        keys.extend(dataclasses.replace(r.key, created=r.created or None) for r in kept)
     return keys
+
+
+def _pending(key: Key) -> bool:
+    return key.state is not None and key.state.is_pending_deletion
 
 
 def _alias_targets(aliases: Iterable[Mapping[str, Any]]) -> tuple[AliasTarget, ...]:

@@ -13,8 +13,9 @@ Region.
 
 A step is a follow-up change of a resource that must run apart from the resource's own change:
 ``key.orders.disable`` disables key ``orders`` after its other changes and its grants (KMS
-refuses CreateGrant and rotation changes on a disabled key). Key, grant and alias names hold
-no dots, so the forms never collide.
+refuses CreateGrant and rotation changes on a disabled key); ``key.orders.duplicates``
+releases the other live keys that carry the name ``orders`` (two applies raced). Key, grant
+and alias names hold no dots, so the forms never collide.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Step(str, enum.Enum):
 
     DISABLE = "disable"  # a key's trailing DisableKey
     PRIMARY_REGION = "primary-region"  # UpdatePrimaryRegion, before the key's other changes
+    DUPLICATES = "duplicates"  # the release of other live keys carrying the key's name
 
 
 class Address(str):

@@ -22,6 +22,7 @@ from kmsplan import policy as policy_lib
 from kmsplan.errors import PolicyError
 from kmsplan.model import (
     GRANT_PREFIX,
+    TAG_DUPLICATE_OF,
     TAG_KEY,
     TAG_PREFIX,
     TAG_PROTECTION,
@@ -134,16 +135,20 @@ class KeyMatch:
     name: str
     desired: Key | None
     live: Key | None
-    # Other live keys tagged with the same name (a duplicate, or an earlier key pending deletion
-    # beside its replacement). Never changed: only reported.
+    # Earlier keys with this name that are pending deletion (beside their replacement): never
+    # changed, only reported.
     others: tuple[Key, ...] = ()
+    # Other live keys carrying this name that are not pending deletion — a race of two
+    # applies, or tags copied by hand: released by the plan (`release_duplicates`).
+    surplus: tuple[Key, ...] = ()
 
 
 def match_keys(desired: Stack, live: LiveState) -> list[KeyMatch]:
     """Pair manifest blocks with live keys by logical name (the ``kmsplan:key`` tag).
 
-    When several live keys carry the same name, the one not pending deletion is managed (it is
-    the key in use); ties are broken by key id so that plans are deterministic.
+    When several live keys carry the same name, the managed one is (in this order) not pending
+    deletion, the one the most aliases and grants already use, the oldest; ties are broken by key
+    id so that plans are deterministic. The other live ones are `surplus`.
     """
     by_name: dict[str, list[Key]] = {}
     for key in live.keys:
@@ -152,19 +157,88 @@ def match_keys(desired: Stack, live: LiveState) -> list[KeyMatch]:
     names = sorted(declared.keys() | by_name.keys())
     matches = []
     for name in names:
-        candidates = sorted(
-            by_name.get(name, []),
-            key=lambda k: (k.state is not None and k.state.is_pending_deletion, k.key_id or ""),
-        )
+        candidates = sorted(by_name.get(name, []), key=_keep_first)
+        kept = candidates[0] if candidates else None
+        rest = candidates[1:]
         matches.append(
             KeyMatch(
                 name=name,
                 desired=declared.get(name),
-                live=candidates[0] if candidates else None,
-                others=tuple(candidates[1:]),
+                live=kept,
+                others=tuple(k for k in rest if _pending(k)),
+                surplus=tuple(k for k in rest if not _pending(k))
+                if kept and not _pending(kept)
+                else (),
             )
         )
     return matches
+
+
+def key_uses(key: Key) -> int:
+    """How many aliases and grants use a live key."""
+    return len(key.aliases) + len(key.grants) + len(key.foreign_grants)
+
+
+def _keep_first(key: Key) -> tuple[bool, int, str, str]:
+    return (_pending(key), -key_uses(key), key.created or "", key.key_id or "")
+
+
+def _pending(key: Key) -> bool:
+    return key.state is not None and key.state.is_pending_deletion
+
+
+def release_duplicates(match: KeyMatch, stack: str) -> Change | None:
+    """The release of the surplus keys of `match` (`key.NAME.duplicates`): for each, a
+    TagResource of ``kmsplan:duplicate-of=<kept key id>`` and then an UntagResource of the
+    ownership tags — in this order, so that a key is never left untagged and unmarked. Never
+    a deletion: the key may hold data only it can decrypt."""
+    kept = match.live
+    if not match.surplus or kept is None or kept.key_id is None:
+        return None
+    kept_id = kept.key_id
+    calls: list[ApiCall] = []
+    attributes: list[AttributeChange] = []
+    for key in match.surplus:
+        calls.append(
+            ApiCall(
+                operation="TagResource",
+                params={
+                    "KeyId": key.key_id,
+                    "Tags": [{"TagKey": TAG_DUPLICATE_OF, "TagValue": kept_id}],
+                },
+            )
+        )
+        calls.append(
+            ApiCall(
+                operation="UntagResource",
+                params={"KeyId": key.key_id, "TagKeys": [TAG_STACK, TAG_KEY]},
+            )
+        )
+        attributes.append(
+            AttributeChange(
+                name=f"duplicate {key.key_id}",
+                before=f"{TAG_STACK}={stack}, {TAG_KEY}={match.name}",
+                after=f"{TAG_DUPLICATE_OF}={kept_id}",
+            )
+        )
+    in_use = key_uses(kept) > max(key_uses(k) for k in match.surplus)
+    kept_because = "the key the aliases and grants use" if in_use else "the oldest"
+    return Change(
+        address=Address.of_key(match.name, Step.DUPLICATES),
+        resource=Resource.KEY,
+        action=Action.RELEASE,
+        key=match.name,
+        before={"key_ids": [k.key_id for k in match.surplus]},
+        after={"kept_key_id": kept_id},
+        attributes=tuple(attributes),
+        calls=tuple(calls),
+        reason=Reason.of(
+            Why.DUPLICATE_KEYS,
+            released=", ".join(str(k.key_id) for k in match.surplus),
+            kept_id=kept_id,
+            kept_because=kept_because,
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,9 +315,13 @@ class _Differ:
         key_changes: dict[str, Change] = {}
         grant_changes: list[Change] = []
         disables: list[Change] = []
+        releases: list[Change] = []
         for match in self.matches:
             for other in match.others:
                 self._note_other(match, other)
+            release = release_duplicates(match, self.desired.name)
+            if release is not None:
+                releases.append(release)
             # The grants first: whether a disabled key must be enabled for this apply depends
             # on them (KMS refuses CreateGrant on a disabled key).
             declared = match.desired is not None and match.name not in self.refused
@@ -259,7 +337,12 @@ class _Differ:
             if match.live is not None:
                 self._note_foreign_grants(match.live)
         return [
-            *key_changes.values(), *aliases, *grant_changes, *disables, *self._replicas()
+            *key_changes.values(),
+            *aliases,
+            *grant_changes,
+            *disables,
+            *releases,
+            *self._replicas(),
         ]
 
     def _replicas(self) -> list[Change]:
@@ -415,9 +498,7 @@ class _Differ:
                     params={"KeyId": lv.key_id, "PendingWindowInDays": window},
                 ),
             ),
-            reason=Reason(
-                (because(Why.KEY_UNDECLARED), because(window_source, days=window))
-            ),
+            reason=Reason((because(Why.KEY_UNDECLARED), because(window_source, days=window))),
         )
 
     def _update_key(
@@ -553,8 +634,11 @@ class _Differ:
         if not want.enabled and have.enabled:
             attributes.append(AttributeChange(name="rotation.enabled", before=True, after=False))
             return [ApiCall(operation="DisableKeyRotation", params={"KeyId": key_id})]
-        if want.enabled and want.period_days is not None and have.enabled and (
-            have.period_days is None
+        if (
+            want.enabled
+            and want.period_days is not None
+            and have.enabled
+            and (have.period_days is None)
         ):
             # KMS did not report the live period: nothing to compare it with, so nothing is
             # planned, but the reviewer is told it was not verified.
@@ -646,7 +730,8 @@ class _Differ:
             change = self._declared_alias(alias, match, live_targets, key_changes.get(match.name))
             if change is not None:
                 changes.append(change)
-        by_id = {k.key_id: k for k in self.live.keys if k.key_id}
+        surplus = {k.key_id for m in self.matches for k in m.surplus}
+        by_id = {k.key_id: k for k in self.live.keys if k.key_id and k.key_id not in surplus}
         for alias, target in sorted(live_targets.items()):
             owner = by_id.get(target) if target else None
             if alias in declared or owner is None:
@@ -815,18 +900,10 @@ class _Differ:
             )
 
     def _note_other(self, match: KeyMatch, other: Key) -> None:
-        if other.state is not None and other.state.is_pending_deletion:
-            self.unmanaged.append(
-                f"{key_address(match.name)}: an earlier key {other.key_id} with this name is "
-                "pending deletion: left as it is"
-            )
-        else:
-            managed = match.live.key_id if match.live else None
-            self.warnings.append(
-                f"{key_address(match.name)}: live keys {managed} and {other.key_id} both carry "
-                f"{TAG_KEY}={match.name}; kmsplan manages {managed} and leaves {other.key_id} "
-                "untouched (retire it through the gate after checking it is unused)"
-            )
+        self.unmanaged.append(
+            f"{key_address(match.name)}: an earlier key {other.key_id} with this name is "
+            "pending deletion: left as it is"
+        )
 
 
 def release_change(

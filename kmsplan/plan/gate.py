@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -446,15 +446,24 @@ def _schedules_deletion(change: Change) -> bool:
     )
 
 
-def _mass_deletion(changes: Iterable[Change], ctx: _Context) -> GateBlock | None:
+def _mass_deletion(changes: Sequence[Change], ctx: _Context) -> GateBlock | None:
     if ctx.gate.allow_delete_all:
         return None
-    # Releases delete nothing: a released key neither counts as deleted nor as kept.
+    # Releases delete nothing: a released key neither counts as deleted nor as kept — one
+    # listed in released:, or any key whose stack tag a call removes (a duplicate released).
     released = set(ctx.desired.released)
+    untagged = {
+        call.params.get("KeyId")
+        for change in changes
+        for call in change.calls
+        if call.operation == "UntagResource" and TAG_STACK in call.params.get("TagKeys", ())
+    }
     active = {
         k.key_id
         for k in ctx.live.keys
-        if not (k.state is not None and k.state.is_pending_deletion) and k.name not in released
+        if not (k.state is not None and k.state.is_pending_deletion)
+        and k.name not in released
+        and k.key_id not in untagged
     }
     doomed = {
         call.params.get("KeyId")

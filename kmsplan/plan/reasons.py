@@ -40,6 +40,7 @@ class Why(str, enum.Enum):
     REPLICA_NOT_FOUND = "replica-not-found"
     REPLICA_UNDECLARED = "replica-undeclared"
     PRIMARY_REGION_MOVES = "primary-region-moves"
+    DUPLICATE_KEYS = "duplicate-keys"
     NOTE = "note"  # free text that matches no template (a plan document edited by hand)
 
 
@@ -91,6 +92,11 @@ WORDS: Mapping[Why, str] = {
     Why.PRIMARY_REGION_MOVES: (
         "the manifest's region moves from {old} to {new}, which holds a replica: that replica "
         "becomes the primary, and the old primary a replica"
+    ),
+    Why.DUPLICATE_KEYS: (
+        "other live keys carry this stack and name ({released}), as when two applies race: "
+        "{kept_id} is kept ({kept_because}); the others are released — their ownership tags "
+        "removed, tagged kmsplan:duplicate-of with the kept key's id — and never deleted"
     ),
     Why.NOTE: "{text}",
 }

@@ -27,7 +27,7 @@ from typing import Any
 from kmsplan.apply import ApplyEvent, ApplyResult, apply_plan
 from kmsplan.audit import AuditLog
 from kmsplan.aws.client import AwsClients
-from kmsplan.aws.reader import read_live
+from kmsplan.aws.reader import read_live, tagged_keys
 from kmsplan.aws.writer import KmsWriter
 from kmsplan.errors import KmsplanError
 from kmsplan.manifest import load, resolve_variables
@@ -89,6 +89,8 @@ class Run:
             on_event=on_event,
             audit=audit,
             timeout=timeout,
+            # After each CreateKey: a key another run created with the same name meanwhile.
+            find_siblings=lambda stack, name: tagged_keys(clients, stack, name),
         )
 
 

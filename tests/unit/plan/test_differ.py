@@ -232,7 +232,7 @@ def test_a_live_key_found_by_its_tag_is_never_created_again() -> None:
     assert plan.changes[0].depends_on == ()
 
 
-def test_duplicate_live_keys_manage_the_active_one_and_warn() -> None:
+def test_duplicate_live_keys_manage_one_and_release_the_other() -> None:
     desired = stack(full_key())
     first = live_key(full_key(), key_id="aaaaaaaa-0000-0000-0000-000000000000")
     second = live_key(full_key(), key_id="bbbbbbbb-0000-0000-0000-000000000000")
@@ -241,8 +241,9 @@ def test_duplicate_live_keys_manage_the_active_one_and_warn() -> None:
     plan = plan_for(
         desired, live_state(second, first, aliases={"alias/payments/orders": first.key_id})
     )
-    assert plan.changes == ()
-    assert any("both carry kmsplan:key=orders" in w for w in plan.warnings)
+    [release] = plan.changes
+    assert (release.address, release.action) == ("key.orders.duplicates", Action.RELEASE)
+    assert [dict(c.params)["KeyId"] for c in release.calls] == [second.key_id] * 2
 
 
 # ---- updates ----------------------------------------------------------------------------------
