@@ -13,42 +13,14 @@ from typing import Any
 
 import pytest
 from apply_support import ACCOUNT, REGION, client, kmsplan, stack_keys, write_manifest
+from lock_support import BUCKET, lock_objects, make_bucket, make_table
 
 from kmsplan.aws.lock import LockError, LockInfo, LockStore, LockUrl, acquire, lock_store
 
 pytestmark = pytest.mark.integration
 
 STACK = "locked"
-BUCKET = "kmsplan-locks"
-TABLE = "kmsplan-locks"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-
-
-def make_bucket(endpoint: str) -> str:
-    client(endpoint, "s3").create_bucket(Bucket=BUCKET)
-    return f"s3://{BUCKET}/kmsplan"
-
-
-def make_table(endpoint: str) -> str:
-    client(endpoint, "dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return f"dynamodb://{TABLE}"
-
-
-def lock_objects(endpoint: str) -> list[str]:
-    """Every lock left behind, in the bucket and the table (either may not exist)."""
-    left = []
-    s3 = client(endpoint, "s3")
-    if BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        left += [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
-    dynamodb = client(endpoint, "dynamodb")
-    if TABLE in dynamodb.list_tables()["TableNames"]:
-        left += [i["LockID"]["S"] for i in dynamodb.scan(TableName=TABLE)["Items"]]
-    return left
 
 
 @pytest.fixture(params=["s3", "dynamodb"])
