@@ -155,3 +155,45 @@ def test_the_reader_returns_every_live_key_carrying_a_name_with_its_creation_dat
     assert sorted(k.key_id or "" for k in live.keys) == sorted([first, second])
     assert all(k.created and k.created.endswith("+00:00") for k in live.keys)
     assert live.warnings == ()
+
+
+def test_without_tag_get_resources_apply_goes_on_and_the_next_plan_cleans_up(
+    tmp_path: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The lookup after CreateKey is a safeguard: denied, it is skipped with a note.
+    from botocore.awsrequest import AWSResponse
+
+    path = manifest(tmp_path, endpoint)
+    made: list[str] = []
+    denied = b'{"__type": "AccessDeniedException", "Message": "no tag:GetResources (test)"}'
+
+    class Raw:
+        def stream(self, **_: Any) -> Any:
+            yield denied
+
+    def deny(tagging: Any) -> None:
+        tagging.meta.events.register_first(
+            "before-send.resource-groups-tagging-api.GetResources",
+            lambda **_: AWSResponse("http://127.0.0.1/", 400, {}, Raw()),
+        )
+
+    def both(clients_part: Any) -> None:
+        if clients_part.meta.service_model.service_name == "kms":
+            on_create_key("before", endpoint, made)(clients_part)
+        else:
+            deny(clients_part)
+
+    with hooked_clients(monkeypatch, both, client_names=("kms", "tagging")):
+        code, _, err = kmsplan(capsys, endpoint, "apply", str(path), "--auto-approve")
+
+    assert code == 0, err
+    assert "could not look for keys other runs created (GetResources: AccessDenied" in err
+    assert len(stack_keys(endpoint, STACK)["orders"]) == 2
+    code, out, _ = kmsplan(capsys, endpoint, "apply", str(path), "--auto-approve")
+    assert code == 0
+    assert "« key.orders.duplicates will be released" in out
+    assert len(stack_keys(endpoint, STACK)["orders"]) == 1
+    assert scheduled_for_deletion(endpoint) == []

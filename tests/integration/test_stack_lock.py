@@ -434,3 +434,23 @@ class _Lines:
 
     def isatty(self) -> bool:
         return True
+
+
+def test_apply_of_a_saved_plan_takes_the_lock_given_with_lock(
+    url: str, endpoint: str, manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "plan.json"
+    planned, _, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--out", str(saved))
+    holder = hold_lock(url, endpoint)
+
+    refused, _, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved),
+                              "--auto-approve", "--lock", url)
+    store_for(url, endpoint).delete(holder.id)
+    applied, _, _ = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve",
+                            "--lock", url)
+
+    assert planned == 0
+    assert refused == 1 and f"lock id {holder.id}" in err
+    assert applied == 0
+    assert list(stack_keys(endpoint, STACK)) == ["orders"]
+    assert lock_objects(endpoint) == []

@@ -61,3 +61,65 @@ def test_a_lock_body_round_trips_and_a_foreign_body_still_reads() -> None:
         "?", 0, "an unknown time"
     )
     assert LockInfo.from_json("not json").id == "?"
+
+
+# ---- what moto does not do: covered with botocore's Stubber ----------------------------------
+
+
+def test_an_s3_conflict_between_two_conditional_writes_means_held() -> None:
+    # Real S3 answers 409 ConditionalRequestConflict to a conditional PutObject racing another
+    # one on the same key; moto serialises the requests and never does.
+    import boto3
+    from botocore.stub import Stubber
+
+    from kmsplan.aws.lock import S3LockStore
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
+                      aws_secret_access_key="x")
+    store = S3LockStore(s3, LockUrl.parse("s3://locks/p"), "p/1/us-east-1/s.lock")
+    info = LockInfo.new(stack="s", who="arn", command="apply",
+                        now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    with Stubber(s3) as stub:
+        stub.add_client_error("put_object", "ConditionalRequestConflict", http_status_code=409)
+        assert store.put(info) is False
+        stub.assert_no_pending_responses()
+
+
+def test_the_sigterm_handler_is_restored_when_the_lock_is_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import signal
+
+    import kmsplan.stacklock as stacklock
+    from kmsplan.stacklock import StackLock
+
+    class Store:
+        where = "s3://locks/s.lock"
+
+        def __init__(self) -> None:
+            self.deleted: list[str] = []
+
+        def put(self, info: LockInfo) -> bool:
+            return True
+
+        def read(self) -> LockInfo | None:
+            return None
+
+        def delete(self, lock_id: str) -> bool:
+            self.deleted.append(lock_id)
+            return True
+
+    store = Store()
+    monkeypatch.setattr(stacklock, "lock_store", lambda *a, **k: store)
+    before = signal.getsignal(signal.SIGTERM)
+    lock = StackLock(option="s3://locks", timeout=0, command="apply", profile=None,
+                     endpoint_url=None, say=lambda _: None)
+
+    with pytest.raises(KeyboardInterrupt), lock:
+        lock.take(Stack(name="s"), account_id="1", region="r", caller_arn="arn")
+        during = signal.getsignal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
+
+    assert during is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert len(store.deleted) == 1 and not lock.held

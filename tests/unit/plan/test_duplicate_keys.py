@@ -172,3 +172,16 @@ def test_the_applier_refuses_a_release_that_tags_anything_but_duplicate_of() -> 
 
     with pytest.raises(RefusedError, match="a release makes only UntagResource"):
         check_plan(forged)
+
+
+def test_a_saved_plan_with_a_release_reads_back_the_same() -> None:
+    from kmsplan.plan import planfile
+
+    declared = desired_key("orders")
+    plan = plan_for(stack(declared), live_state(dup(declared, A, OLD), dup(declared, B, NEWER)))
+
+    again = planfile.loads(planfile.dumps(plan))
+
+    assert again.changes == plan.changes
+    assert again.changes[0].address.step is not None
+    assert again.changes[0].reason.codes == (Why.DUPLICATE_KEYS,)
