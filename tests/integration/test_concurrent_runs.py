@@ -5,6 +5,11 @@ one owned key per name and every surplus key released, none deleted.
 
 Every process is bounded in time (RUN_TIMEOUT) and killed by the test that started it if it
 outlives it.
+
+moto honours If-None-Match: * on PutObject and DynamoDB condition expressions, but (moto
+5.2) checks and writes without a lock of its own: two requests arriving within the same few
+microseconds could both pass. S3 and DynamoDB themselves are atomic; here the window is far
+smaller than the time between the runs' requests.
 """
 
 from __future__ import annotations

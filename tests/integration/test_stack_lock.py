@@ -454,3 +454,31 @@ def test_apply_of_a_saved_plan_takes_the_lock_given_with_lock(
     assert applied == 0
     assert list(stack_keys(endpoint, STACK)) == ["orders"]
     assert lock_objects(endpoint) == []
+
+
+def test_a_lock_removed_while_the_run_held_it_is_reported_not_fatal(
+    url: str,
+    endpoint: str,
+    manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import kmsplan.commands.apply as apply_command
+
+    original = apply_command.apply_plan
+    store = store_for(url, endpoint)
+
+    def force_unlocked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        holder = store.read()
+        assert holder is not None and store.delete(holder.id)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(apply_command, "apply_plan", force_unlocked_meanwhile)
+
+    code, _, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
+                           "--lock", url)
+
+    assert code == 0
+    assert f"warning: the stack lock {store.where} was no longer this run's (lock id " in err
+    assert list(stack_keys(endpoint, STACK)) == ["orders"]
+    assert lock_objects(endpoint) == []
