@@ -463,9 +463,9 @@ def test_a_lock_removed_while_the_run_held_it_is_reported_not_fatal(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import kmsplan.commands.apply as apply_command
+    import kmsplan.run.session as run_session
 
-    original = apply_command.apply_plan
+    original = run_session.apply_plan
     store = store_for(url, endpoint)
 
     def force_unlocked_meanwhile(*args: Any, **kwargs: Any) -> Any:
@@ -473,7 +473,7 @@ def test_a_lock_removed_while_the_run_held_it_is_reported_not_fatal(
         assert holder is not None and store.delete(holder.id)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(apply_command, "apply_plan", force_unlocked_meanwhile)
+    monkeypatch.setattr(run_session, "apply_plan", force_unlocked_meanwhile)
 
     code, _, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
                            "--lock", url)

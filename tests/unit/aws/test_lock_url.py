@@ -90,8 +90,9 @@ def test_the_sigterm_handler_is_restored_when_the_lock_is_released(
 ) -> None:
     import signal
 
-    import kmsplan.stacklock as stacklock
-    from kmsplan.stacklock import StackLock
+    import kmsplan.run.lock as run_lock
+    from kmsplan.model import Placement
+    from kmsplan.run import AwsSettings, LockOptions
 
     class Store:
         where = "s3://locks/s.lock"
@@ -110,16 +111,18 @@ def test_the_sigterm_handler_is_restored_when_the_lock_is_released(
             return True
 
     store = Store()
-    monkeypatch.setattr(stacklock, "lock_store", lambda *a, **k: store)
+    monkeypatch.setattr(run_lock, "open_store", lambda *a, **k: store)
     before = signal.getsignal(signal.SIGTERM)
-    lock = StackLock(option="s3://locks", timeout=0, command="apply", profile=None,
-                     endpoint_url=None, say=lambda _: None)
+    lock = run_lock.lock_for(LockOptions(url="s3://locks"), None, caller_arn="arn",
+                             aws=AwsSettings())
+    seen: list[object] = []
 
-    with pytest.raises(KeyboardInterrupt), lock:
-        lock.take(Stack(name="s"), account_id="1", region="r", caller_arn="arn")
-        during = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), run_lock.stack_lock(
+        "s", Placement(account_id="1", region="r"), lock
+    ):
+        seen.append(signal.getsignal(signal.SIGTERM))
         signal.raise_signal(signal.SIGTERM)
 
-    assert during is not before
+    assert seen and seen[0] is not before
     assert signal.getsignal(signal.SIGTERM) is before
-    assert len(store.deleted) == 1 and not lock.held
+    assert len(store.deleted) == 1
