@@ -190,7 +190,7 @@ def test_without_tag_get_resources_apply_goes_on_and_the_next_plan_cleans_up(
         code, _, err = kmsplan(capsys, endpoint, "apply", str(path), "--auto-approve")
 
     assert code == 0, err
-    assert "could not look for keys other runs created (GetResources: AccessDenied" in err
+    assert "could not look for keys other runs created (GetResources failed: AccessDenied" in err
     assert len(stack_keys(endpoint, STACK)["orders"]) == 2
     code, out, _ = kmsplan(capsys, endpoint, "apply", str(path), "--auto-approve")
     assert code == 0

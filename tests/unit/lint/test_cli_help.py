@@ -21,4 +21,4 @@ def test_help_shows_one_whole_line_per_command(monkeypatch: pytest.MonkeyPatch) 
             assert line.startswith("  ") and not line.startswith("   "), line
             assert not line.rstrip().endswith("..."), line
             assert len(line) <= 80, line
-    assert "  lint        Review key policies, grants, rotation and deletion settings." in listing
+    assert "  lint          Review key policies, grants, rotation and deletion settings." in listing
