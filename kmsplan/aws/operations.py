@@ -14,7 +14,9 @@ apply (writes), and what it acts on, which decides how a policy can scope it:
 - ``ALIAS``: an alias operation, authorized on the alias (a resource without tags) and on
   the key it names (scoped like ``KEY``);
 - ``PRINCIPAL``: an IAM role or user of the account, read to check that it exists (or, for
-  AssumeRole, a stack's ``role:``: the run's own credentials need it, not the role).
+  AssumeRole, a stack's ``role:``: the run's own credentials need it, not the role);
+- ``LOCK``: the stack lock's S3 object or DynamoDB table, allowed only for the locks the
+  manifests name (``lock:``).
 
 (KMS service authorization reference: the key resource type supports
 ``aws:ResourceTag/${TagKey}``, the alias resource type supports no tag condition, CreateKey
@@ -33,6 +35,8 @@ class Access(str, enum.Enum):
     WRITE = "write"  # apply only
     # The run's own credentials, to assume a stack's role: (not the plan or apply role's).
     ASSUME = "assume"
+    # The stack lock (apply, plan --out): only for stacks whose manifests name a lock:.
+    LOCK = "lock"
 
 
 class Resource(str, enum.Enum):
@@ -41,6 +45,7 @@ class Resource(str, enum.Enum):
     NEW_KEY = "new-key"
     ALIAS = "alias"
     PRINCIPAL = "principal"
+    LOCK = "lock"  # the stack's lock object (S3) or lock table (DynamoDB)
 
 
 # botocore service name -> IAM service prefix
@@ -49,6 +54,8 @@ IAM_PREFIX = {
     "sts": "sts",
     "iam": "iam",
     "resourcegroupstaggingapi": "tag",
+    "s3": "s3",
+    "dynamodb": "dynamodb",
 }
 
 
@@ -66,7 +73,7 @@ class Operation:
         return f"{IAM_PREFIX[self.service]}:{self.name}"
 
 
-R, W, A = Access.READ, Access.WRITE, Access.ASSUME
+R, W, A, L = Access.READ, Access.WRITE, Access.ASSUME, Access.LOCK
 
 # (service, operation, access, resource, why): plain data, one row per operation.
 _ROWS: tuple[tuple[str, str, Access, Resource, str], ...] = (
@@ -108,6 +115,13 @@ _ROWS: tuple[tuple[str, str, Access, Resource, str], ...] = (
     # ownership tags) in the replica's Region; UpdatePrimaryRegion on both keys.
     ("kms", "ReplicateKey", W, Resource.KEY, "replicate a multi-Region key into a Region"),
     ("kms", "UpdatePrimaryRegion", W, Resource.KEY, "move a multi-Region key's primary"),
+    # ---- the stack lock (lock: s3://BUCKET/PREFIX or dynamodb://TABLE) ----
+    ("s3", "PutObject", L, Resource.LOCK, "take the stack lock (If-None-Match: *)"),
+    ("s3", "GetObject", L, Resource.LOCK, "who holds the stack lock"),
+    ("s3", "DeleteObject", L, Resource.LOCK, "release the stack lock (If-Match)"),
+    ("dynamodb", "PutItem", L, Resource.LOCK, "take the stack lock (a condition expression)"),
+    ("dynamodb", "GetItem", L, Resource.LOCK, "who holds the stack lock"),
+    ("dynamodb", "DeleteItem", L, Resource.LOCK, "release the stack lock (its lock id)"),
 )
 
 

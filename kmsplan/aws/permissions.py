@@ -17,7 +17,10 @@ How each write is scoped (the KMS service authorization reference):
   retagging of another stack's key;
 - aliases: the alias resource takes no tag condition, so alias operations are allowed on the
   Region's aliases, while the key side of each (the key an alias names or is moved to or from)
-  is scoped like any key.
+  is scoped like any key;
+- the stack lock (apply): for each stack whose manifests name a ``lock:``, its S3 object
+  (``PREFIX/ACCOUNT/REGION/STACK.lock``) or its DynamoDB table, nothing else. `plan --out`
+  takes the lock too: a role that saves plans of a locked stack needs the same statement.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kmsplan import kmsspec
+from kmsplan.aws.lock import LockUrl
 from kmsplan.aws.operations import OPERATIONS, Access, Operation, Resource
 from kmsplan.model import TAG_STACK, Stack
 
@@ -98,6 +102,8 @@ def policy(kind: str, stacks: Sequence[Stack] = ()) -> dict[str, Any]:
     for index, scope in enumerate(where, start=1):
         suffix = "" if len(where) == 1 else str(index)
         statements.extend(_write_statements(writes, scope, suffix))
+    if kind == "apply":
+        statements.extend(_lock_statements(stacks))
     return {
         "Version": kmsspec.POLICY_VERSION_CURRENT,
         "Statement": [s for s in statements if s["Action"]],
@@ -126,6 +132,33 @@ def _write_statements(
         _statement(f"TagNewStackKeys{suffix}", tagging, [scope.arn("key/*")], new_key_tags),
         _statement(f"Aliases{suffix}", _actions(writes, Resource.ALIAS), [scope.arn("alias/*")]),
     ]
+
+
+def _lock_statements(stacks: Sequence[Stack]) -> list[dict[str, Any]]:
+    """The stack locks the stacks name: their S3 objects, their DynamoDB tables."""
+    objects: set[str] = set()
+    tables: set[str] = set()
+    for stack in stacks:
+        if stack.lock is None:
+            continue
+        url = LockUrl.parse(stack.lock)
+        partition = stack.role.arn.split(":")[1] if stack.role else DEFAULT_PARTITION
+        account = stack.account or (stack.role.account if stack.role else "*")
+        region = stack.region or "*"
+        if url.scheme == "s3":
+            parts = [p for p in (url.prefix, account, region) if p]
+            objects.add(f"arn:{partition}:s3:::{url.container}/{'/'.join(parts)}/{stack.name}.lock")
+        else:
+            tables.add(f"arn:{partition}:dynamodb:{region}:{account}:table/{url.container}")
+    lock_ops = [op for op in OPERATIONS if op.access is Access.LOCK]
+    statements = []
+    if objects:
+        actions = sorted(op.iam_action for op in lock_ops if op.service == "s3")
+        statements.append(_statement("StackLockObjects", actions, sorted(objects)))
+    if tables:
+        actions = sorted(op.iam_action for op in lock_ops if op.service == "dynamodb")
+        statements.append(_statement("StackLockTables", actions, sorted(tables)))
+    return statements
 
 
 def _resource_tag(scope: Scope) -> dict[str, Any]:

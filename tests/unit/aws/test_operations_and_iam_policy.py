@@ -24,7 +24,9 @@ STACK_KEY = "aws:ResourceTag/kmsplan:stack"
 REQUEST_KEY = "aws:RequestTag/kmsplan:stack"
 
 READS = {op.iam_action for op in OPERATIONS if op.access is Access.READ}
-ALL = {op.iam_action for op in OPERATIONS if op.access is not Access.ASSUME}
+ALL = {op.iam_action for op in OPERATIONS if op.access in (Access.READ, Access.WRITE)}
+# Allowed only for the stack locks the manifests name (test_the_apply_policy_allows_the_locks).
+LOCKS = {op.iam_action for op in OPERATIONS if op.access is Access.LOCK}
 
 
 def statements(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -70,7 +72,7 @@ def test_the_apply_policy_allows_exactly_every_operation(stacks: tuple[Stack, ..
     assert READS < ALL
     # Assuming a stack's role is for the credentials the run starts with, not for the role.
     assert "sts:AssumeRole" not in ALL
-    assert {op.iam_action for op in OPERATIONS} == ALL | {"sts:AssumeRole"}
+    assert {op.iam_action for op in OPERATIONS} == ALL | {"sts:AssumeRole"} | LOCKS
 
 
 @pytest.mark.parametrize("kind", ["plan", "apply"])
@@ -79,6 +81,32 @@ def test_no_policy_allows_a_wildcard_action(kind: str) -> None:
         for action in as_list(statement["Action"]):
             assert "*" not in action and action.split(":")[0] in IAM_PREFIX.values(), action
         assert statement["Effect"] == "Allow"
+
+
+def test_the_apply_policy_allows_the_locks_the_manifests_name_and_no_other() -> None:
+    stacks = (
+        Stack(name="a", account="111122223333", region="eu-west-1", lock="s3://locks/ci"),
+        Stack(name="b", lock="dynamodb://tf-locks"),
+        Stack(name="c"),
+    )
+
+    apply_policy = statements(policy("apply", stacks))
+    plan_policy = policy("plan", stacks)
+
+    assert apply_policy["StackLockObjects"] == {
+        "Sid": "StackLockObjects",
+        "Effect": "Allow",
+        "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+        "Resource": "arn:aws:s3:::locks/ci/111122223333/eu-west-1/a.lock",
+    }
+    assert apply_policy["StackLockTables"] == {
+        "Sid": "StackLockTables",
+        "Effect": "Allow",
+        "Action": ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+        "Resource": "arn:aws:dynamodb:*:*:table/tf-locks",
+    }
+    assert allowed_actions(policy("apply", stacks)) == ALL | LOCKS
+    assert not allowed_actions(plan_policy) & LOCKS
 
 
 def test_every_write_is_scoped_to_the_stacks_keys() -> None:
