@@ -31,8 +31,9 @@ import boto3
 from botocore.config import Config
 
 from kmsplan import __version__
-from kmsplan.aws.client import aws_errors, call
+from kmsplan.aws.client import assume, aws_errors, call
 from kmsplan.errors import AwsError, KmsplanError
+from kmsplan.model import Role
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -321,9 +322,12 @@ def lock_store(
     stack: str,
     profile: str | None,
     endpoint_url: str | None,
+    role: Role | None = None,
+    session_name: str = "kmsplan",
 ) -> LockStore:
-    """The store of `stack`'s lock. `endpoint_url` (``--endpoint-url``) applies here as to
-    every other service: local emulators serve S3 and DynamoDB from the same address."""
+    """The store of `stack`'s lock, with the credentials the run plans and applies with (the
+    stack's `role`, assumed, when it has one). `endpoint_url` (``--endpoint-url``) applies
+    here as to every other service: local emulators serve S3 and DynamoDB from one address."""
     name = _lock_name(url, account_id=account_id, region=region, stack=stack)
     config = Config(
         region_name=region,
@@ -334,6 +338,10 @@ def lock_store(
     )
     with aws_errors("create the lock's client"):
         session = boto3.session.Session(profile_name=profile)
+    if role is not None:
+        session = assume(session, role, region=region, endpoint_url=endpoint_url,
+                         session_name=role.session_name or session_name)
+    with aws_errors("create the lock's client"):
         if url.scheme == "s3":
             s3 = session.client("s3", config=config, endpoint_url=endpoint_url)
             return S3LockStore(s3, url, name)

@@ -70,9 +70,10 @@ def command(
         raise click.UsageError(
             "the manifests name no lock (lock:) and --lock was not given: nothing to unlock"
         )
-    identity = ClientPool(aws).connect(desired.region or aws.region)
+    pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}")
+    identity = pool.connect(desired.region or aws.region)
     check_account(desired.account, identity, intent=Intent.APPLY)
-    store = open_store(url, desired.name, identity.home, aws)
+    store = open_store(url, desired.name, identity.home, aws, desired.role)
     holder = store.read()
     now = datetime.now(timezone.utc)
     if holder is None:

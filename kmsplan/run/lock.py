@@ -34,7 +34,7 @@ import click
 
 from kmsplan.aws.lock import NO_LOCK, LockInfo, LockStore, LockUrl, acquire, lock_store
 from kmsplan.errors import KmsplanError
-from kmsplan.model import Placement
+from kmsplan.model import Placement, Role
 from kmsplan.render.terminal import terminal_safe
 from kmsplan.run.clients import AwsSettings
 
@@ -66,6 +66,7 @@ class StackLock:
     options: LockOptions
     caller_arn: str
     aws: AwsSettings
+    role: Role | None = None  # the stack's role:, whose credentials take the lock
 
 
 def lock_url(option: str | None, declared: str | None) -> LockUrl | None:
@@ -77,7 +78,12 @@ def lock_url(option: str | None, declared: str | None) -> LockUrl | None:
 
 
 def lock_for(
-    options: LockOptions | None, declared: str | None, *, caller_arn: str, aws: AwsSettings
+    options: LockOptions | None,
+    declared: str | None,
+    *,
+    caller_arn: str,
+    aws: AwsSettings,
+    role: Role | None = None,
 ) -> StackLock | None:
     """The lock a run with `options` takes, for a stack that declares `declared`."""
     if options is None:
@@ -85,11 +91,13 @@ def lock_for(
     url = lock_url(options.url, declared)
     if url is None:
         return None
-    return StackLock(url=url, options=options, caller_arn=caller_arn, aws=aws)
+    return StackLock(url=url, options=options, caller_arn=caller_arn, aws=aws, role=role)
 
 
-def open_store(url: LockUrl, stack: str, placement: Placement, aws: AwsSettings) -> LockStore:
-    """The store of `stack`'s lock in `placement`."""
+def open_store(
+    url: LockUrl, stack: str, placement: Placement, aws: AwsSettings, role: Role | None = None
+) -> LockStore:
+    """The store of `stack`'s lock in `placement`, reached with the stack's `role` if any."""
     return lock_store(
         url,
         account_id=placement.account_id,
@@ -97,6 +105,8 @@ def open_store(url: LockUrl, stack: str, placement: Placement, aws: AwsSettings)
         stack=stack,
         profile=aws.profile,
         endpoint_url=aws.endpoint_url,
+        role=role,
+        session_name=f"kmsplan-{stack}",
     )
 
 
@@ -110,7 +120,7 @@ def stack_lock(
     if lock is None:
         yield
         return
-    store = open_store(lock.url, stack, placement, lock.aws)
+    store = open_store(lock.url, stack, placement, lock.aws, lock.role)
     info = LockInfo.new(
         stack=stack,
         who=lock.caller_arn,
