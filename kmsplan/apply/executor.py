@@ -58,6 +58,7 @@ def _releases_only(call: ApiCall) -> bool:
     return (
         call.operation == "TagResource"
         and isinstance(tags, list)
+        and bool(tags)
         and all(isinstance(t, dict) and t.get("TagKey") == TAG_DUPLICATE_OF for t in tags)
     )
 
