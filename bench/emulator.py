@@ -125,7 +125,10 @@ class Emulator:
         aliases_per_key = int(body.get("aliases_per_key", 1))
         for i in range(count):
             key = kms.create_key(
-                None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", f"unmanaged {i}",
+                None,
+                "ENCRYPT_DECRYPT",
+                "SYMMETRIC_DEFAULT",
+                f"unmanaged {i}",
                 [{"TagKey": "owner", "TagValue": "another-team"}],
             )
             for j in range(aliases_per_key):
@@ -166,9 +169,12 @@ class Emulator:
             p = {k: resolve(v) for k, v in raw.items()}
             if operation == "CreateKey":
                 key = kms.create_key(
-                    p.get("Policy"), p.get("KeyUsage", "ENCRYPT_DECRYPT"),
-                    p.get("KeySpec", "SYMMETRIC_DEFAULT"), p.get("Description", ""),
-                    p.get("Tags"), bool(p.get("MultiRegion", False)),
+                    p.get("Policy"),
+                    p.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                    p.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                    p.get("Description", ""),
+                    p.get("Tags"),
+                    bool(p.get("MultiRegion", False)),
                 )
                 created[address] = key.id
             elif operation == "EnableKeyRotation":
@@ -177,8 +183,12 @@ class Emulator:
                 kms.create_alias(p["TargetKeyId"], p["AliasName"])
             elif operation == "CreateGrant":
                 kms.create_grant(
-                    p["KeyId"], p["GranteePrincipal"], p["Operations"], p.get("Name", ""),
-                    p.get("Constraints") or {}, p.get("RetiringPrincipal", ""),
+                    p["KeyId"],
+                    p["GranteePrincipal"],
+                    p["Operations"],
+                    p.get("Name", ""),
+                    p.get("Constraints") or {},
+                    p.get("RetiringPrincipal", ""),
                 )
             elif operation == "PutKeyPolicy":
                 kms.put_key_policy(p["KeyId"], p["Policy"])

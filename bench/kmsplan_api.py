@@ -104,8 +104,12 @@ def apply(aws: Any, plan_: Plan) -> ApplyOutcome:
     from kmsplan.aws.writer import writers_for
 
     result = apply_plan(
-        plan_, writers_for({plan_.placement: aws.kms}), parallelism=aws.parallelism,
-        limiter=None, on_event=lambda _event: None, audit=None,
+        plan_,
+        writers_for({plan_.placement: aws.kms}),
+        parallelism=aws.parallelism,
+        limiter=None,
+        on_event=lambda _event: None,
+        audit=None,
     )
     failed = result.with_status(ChangeStatus.FAILED)
     return ApplyOutcome(

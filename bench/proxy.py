@@ -41,8 +41,15 @@ TARGET_SERVICES = {
 }
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-    "transfer-encoding", "upgrade", "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
 }
 
 
@@ -332,7 +339,7 @@ class KmsProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/__bench/"):
-                    name = self.path[len("/__bench/"):].split("?")[0]
+                    name = self.path[len("/__bench/") :].split("?")[0]
                     handler = proxy.control.get(name)
                     if handler is None:
                         self._reply(404, [], b"unknown control path")
@@ -342,8 +349,9 @@ class KmsProxy:
                     except Exception as exc:  # the harness shows this to whoever runs it
                         self._reply(500, [], f"{type(exc).__name__}: {exc}".encode())
                         return
-                    self._reply(200, [("Content-Type", "application/json")],
-                                json.dumps(result).encode())
+                    self._reply(
+                        200, [("Content-Type", "application/json")], json.dumps(result).encode()
+                    )
                     return
                 op = operation_name(self.headers, body)
                 proxy.stats.begin(op)
@@ -353,16 +361,20 @@ class KmsProxy:
                         time.sleep(proxy.config.latency_s)
                     if not proxy._admit(op):
                         throttled = True
-                        self._reply(400, [("Content-Type", "application/x-amz-json-1.1"),
-                                          ("x-amzn-ErrorType", "ThrottlingException")],
-                                    THROTTLED_BODY.encode())
+                        self._reply(
+                            400,
+                            [
+                                ("Content-Type", "application/x-amz-json-1.1"),
+                                ("x-amzn-ErrorType", "ThrottlingException"),
+                            ],
+                            THROTTLED_BODY.encode(),
+                        )
                         return
+
                     def forward(
                         upstream_body: bytes,
                     ) -> tuple[int, list[tuple[str, str]], bytes]:
-                        return proxy._forward(
-                            self.command, self.path, self.headers, upstream_body
-                        )
+                        return proxy._forward(self.command, self.path, self.headers, upstream_body)
 
                     if op in KMS_PAGES:
                         status, headers, data = proxy.pager.page(op, body, forward)

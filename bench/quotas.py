@@ -54,10 +54,25 @@ REAL_QUOTAS: dict[str, float] = {
 
 WRITE_OPERATIONS = frozenset(
     {
-        "CreateKey", "CreateAlias", "UpdateAlias", "DeleteAlias", "CancelKeyDeletion",
-        "EnableKey", "DisableKey", "EnableKeyRotation", "DisableKeyRotation", "TagResource",
-        "UntagResource", "UpdateKeyDescription", "PutKeyPolicy", "CreateGrant", "RevokeGrant",
-        "RetireGrant", "ScheduleKeyDeletion", "ReplicateKey", "RotateKeyOnDemand",
+        "CreateKey",
+        "CreateAlias",
+        "UpdateAlias",
+        "DeleteAlias",
+        "CancelKeyDeletion",
+        "EnableKey",
+        "DisableKey",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "TagResource",
+        "UntagResource",
+        "UpdateKeyDescription",
+        "PutKeyPolicy",
+        "CreateGrant",
+        "RevokeGrant",
+        "RetireGrant",
+        "ScheduleKeyDeletion",
+        "ReplicateKey",
+        "RotateKeyOnDemand",
     }
 )
 

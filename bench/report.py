@@ -7,8 +7,13 @@ from collections.abc import Sequence
 from bench.scenarios import Measurement
 
 # The reads kmsplan makes once per managed key (the rest is per plan or per page).
-PER_KEY_READS = ("ListResourceTags", "DescribeKey", "GetKeyPolicy", "GetKeyRotationStatus",
-                 "ListGrants")
+PER_KEY_READS = (
+    "ListResourceTags",
+    "DescribeKey",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "ListGrants",
+)
 
 
 def _short(op: str) -> str:
@@ -116,7 +121,8 @@ def fast_path_table(results: Sequence[Measurement]) -> str:
     for m in measured:
         times = [m.phases[s] for s in settings]
         rows.append(
-            f"| {m.managed} | " + " | ".join(f"{t:.2f}" for t in times)
+            f"| {m.managed} | "
+            + " | ".join(f"{t:.2f}" for t in times)
             + f" | {times[-1] / times[0]:.1f}× |"
         )
     return "\n".join(rows)

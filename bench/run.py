@@ -39,39 +39,88 @@ def _ints(text: str) -> list[int]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true",
-                   help="small sizes (N=20/100, U=0/500, apply N=10, busy apply N=10, CPU N=1000)")
-    p.add_argument("--latency-ms", type=float, default=20.0,
-                   help="added to every request (default 20, a network round trip)")
-    p.add_argument("--read-quota-scale", type=float, default=1.0,
-                   help="multiply KMS's read quotas (default 1: KMS's published values)")
-    p.add_argument("--write-quota-scale", type=float, default=1.0,
-                   help="multiply KMS's write quotas (default 1)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes (N=20/100, U=0/500, apply N=10, busy apply N=10, CPU N=1000)",
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=20.0,
+        help="added to every request (default 20, a network round trip)",
+    )
+    p.add_argument(
+        "--read-quota-scale",
+        type=float,
+        default=1.0,
+        help="multiply KMS's read quotas (default 1: KMS's published values)",
+    )
+    p.add_argument(
+        "--write-quota-scale",
+        type=float,
+        default=1.0,
+        help="multiply KMS's write quotas (default 1)",
+    )
     p.add_argument("--parallelism", type=int, default=16, help="kmsplan --parallelism")
     p.add_argument("--plan-keys", type=_ints, default=None, help="N values, e.g. 100,1000")
     p.add_argument("--unmanaged", type=_ints, default=None, help="U values, e.g. 0,5000")
-    p.add_argument("--sequential-keys", type=_ints, default=None,
-                   help="N values that also run the sequential-reader baseline (U=0)")
-    p.add_argument("--quota-plan-keys", type=int, default=None,
-                   help="N for the plan with scaled-down read quotas (0: skip)")
-    p.add_argument("--quota-plan-scale", type=float, default=0.1,
-                   help="read-quota scale of that plan (default 0.1: ListGrants 10/s)")
+    p.add_argument(
+        "--sequential-keys",
+        type=_ints,
+        default=None,
+        help="N values that also run the sequential-reader baseline (U=0)",
+    )
+    p.add_argument(
+        "--quota-plan-keys",
+        type=int,
+        default=None,
+        help="N for the plan with scaled-down read quotas (0: skip)",
+    )
+    p.add_argument(
+        "--quota-plan-scale",
+        type=float,
+        default=0.1,
+        help="read-quota scale of that plan (default 0.1: ListGrants 10/s)",
+    )
     p.add_argument("--apply-keys", type=int, default=None, help="N for the apply scenarios")
-    p.add_argument("--busy-keys", type=int, default=None,
-                   help="N for the apply in a busy account (0: skip)")
-    p.add_argument("--busy-share", type=float, default=0.1,
-                   help="share of every quota other callers leave in the busy account "
-                        "(default 0.1)")
+    p.add_argument(
+        "--busy-keys", type=int, default=None, help="N for the apply in a busy account (0: skip)"
+    )
+    p.add_argument(
+        "--busy-share",
+        type=float,
+        default=0.1,
+        help="share of every quota other callers leave in the busy account (default 0.1)",
+    )
     p.add_argument("--cpu-keys", type=int, default=None, help="N for the CPU-only scenario")
-    p.add_argument("--only", choices=SCENARIOS, action="append",
-                   help="run only these scenario groups (repeatable)")
+    p.add_argument(
+        "--only",
+        choices=SCENARIOS,
+        action="append",
+        help="run only these scenario groups (repeatable)",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     p.add_argument("--markdown", type=Path, default=None, help="also write the tables here")
     args = p.parse_args(argv)
-    full = {"plan_keys": [100, 1000], "unmanaged": [0, 5000], "sequential_keys": [1000],
-            "apply_keys": 200, "cpu_keys": 10_000, "quota_plan_keys": 200, "busy_keys": 200}
-    quick = {"plan_keys": [20, 100], "unmanaged": [0, 500], "sequential_keys": [100],
-             "apply_keys": 10, "cpu_keys": 1000, "quota_plan_keys": 20, "busy_keys": 10}
+    full = {
+        "plan_keys": [100, 1000],
+        "unmanaged": [0, 5000],
+        "sequential_keys": [1000],
+        "apply_keys": 200,
+        "cpu_keys": 10_000,
+        "quota_plan_keys": 200,
+        "busy_keys": 200,
+    }
+    quick = {
+        "plan_keys": [20, 100],
+        "unmanaged": [0, 500],
+        "sequential_keys": [100],
+        "apply_keys": 10,
+        "cpu_keys": 1000,
+        "quota_plan_keys": 20,
+        "busy_keys": 10,
+    }
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -86,7 +135,11 @@ class EmulatorProcess:
         env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.emulator", "--latency-ms", str(latency_ms)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=root,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -109,8 +162,11 @@ def _aws_env() -> None:
     for var in [v for v in os.environ if v.startswith("AWS_")]:
         del os.environ[var]
     os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         AWS_EC2_METADATA_DISABLED="true",
     )
 
@@ -124,8 +180,9 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
 
     _aws_env()
     groups = args.only or list(SCENARIOS)
-    quotas = scaled(REAL_QUOTAS, read_scale=args.read_quota_scale,
-                    write_scale=args.write_quota_scale)
+    quotas = scaled(
+        REAL_QUOTAS, read_scale=args.read_quota_scale, write_scale=args.write_quota_scale
+    )
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="kmsplan-bench-") as tmp:
         uses_aws = {"plan", "apply", "busy"} & set(groups)
@@ -145,22 +202,34 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
             if "cpu" in groups:
                 results += _step(lambda: cpu_scenario(bench, managed=args.cpu_keys))
                 for n in sorted({1000, args.cpu_keys}):
-                    results += _step(lambda n=n: fast_path_scenario(
-                        bench, managed=n, repeats=3 if n <= 1000 else 1))
+                    results += _step(
+                        lambda n=n: fast_path_scenario(
+                            bench, managed=n, repeats=3 if n <= 1000 else 1
+                        )
+                    )
             if "plan" in groups:
                 for n in args.plan_keys:
                     for u in args.unmanaged:
                         seq = u == 0 and n in args.sequential_keys
-                        results += _step(lambda n=n, u=u, seq=seq: plan_scenario(
-                            bench, managed=n, unmanaged=u, sequential_too=seq))
+                        results += _step(
+                            lambda n=n, u=u, seq=seq: plan_scenario(
+                                bench, managed=n, unmanaged=u, sequential_too=seq
+                            )
+                        )
             if "plan" in groups and args.quota_plan_keys:
-                results += _step(lambda: quota_bound_plan_scenario(
-                    bench, managed=args.quota_plan_keys, read_scale=args.quota_plan_scale))
+                results += _step(
+                    lambda: quota_bound_plan_scenario(
+                        bench, managed=args.quota_plan_keys, read_scale=args.quota_plan_scale
+                    )
+                )
             if "apply" in groups:
                 results += _step(lambda: apply_scenario(bench, managed=args.apply_keys))
             if "busy" in groups and args.busy_keys:
-                results += _step(lambda: busy_apply_scenario(
-                    bench, managed=args.busy_keys, share=args.busy_share))
+                results += _step(
+                    lambda: busy_apply_scenario(
+                        bench, managed=args.busy_keys, share=args.busy_share
+                    )
+                )
         finally:
             if emulator:
                 emulator.stop()
@@ -174,11 +243,18 @@ def _step(fn: object) -> list[Measurement]:
         out: list[Measurement] = fn()
     except Exception as exc:  # a scenario that fails is reported, the others still run
         _log(f"  FAILED: {type(exc).__name__}: {exc}")
-        return [Measurement(name=f"failed: {type(exc).__name__}", kind="error",
-                            notes=[f"{type(exc).__name__}: {exc}"])]
+        return [
+            Measurement(
+                name=f"failed: {type(exc).__name__}",
+                kind="error",
+                notes=[f"{type(exc).__name__}: {exc}"],
+            )
+        ]
     for m in out:
-        _log(f"  {m.name}: {m.wall_s:.2f} s, {m.total_calls} calls, {m.throttled} throttled"
-             f" ({time.perf_counter() - start:.0f} s with setup)")
+        _log(
+            f"  {m.name}: {m.wall_s:.2f} s, {m.total_calls} calls, {m.throttled} throttled"
+            f" ({time.perf_counter() - start:.0f} s with setup)"
+        )
     return out
 
 

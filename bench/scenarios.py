@@ -290,9 +290,9 @@ def apply_scenario(bench: Bench, *, managed: int) -> list[Measurement]:
             bounds=_bounds(bench, calls, _plan_chain(calls)),
             timeline=bench.last_timeline,
             max_inflight=bench.last_max_inflight,
-            notes=[] if not plan.changes else [
-                "not clean: " + ", ".join(c.address for c in plan.changes[:5])
-            ],
+            notes=[]
+            if not plan.changes
+            else ["not clean: " + ", ".join(c.address for c in plan.changes[:5])],
         )
     )
     return out

@@ -1,4 +1,5 @@
-"""ruff and `mypy --strict` on kmsplan/ stay clean: checked by the test suite, so CI proves it."""
+"""ruff (lint and format) and `mypy --strict` on kmsplan/ stay clean: checked by the test
+suite, so CI proves it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", "kmsplan", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = _run("ruff", "format", "--check", "kmsplan", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -536,7 +536,8 @@ class ChangeRunner:
             delay = next(delays, None)
             if delay is None:
                 raise CallFailed(
-                    "ReplicateKey", "StillCreating",
+                    "ReplicateKey",
+                    "StillCreating",
                     f"the replica of {key_id} is still Creating; run apply again later",
                 )
             self._notify(change, f"replica of {key_id} is Creating; waiting {delay:.1f}s")

@@ -278,9 +278,7 @@ class _Ready:
         return self._size > 0
 
     def push(self, change: Change) -> None:
-        self._queues.setdefault(_first_operation(change), deque()).append(
-            (self._sequence, change)
-        )
+        self._queues.setdefault(_first_operation(change), deque()).append((self._sequence, change))
         self._sequence += 1
         self._size += 1
 

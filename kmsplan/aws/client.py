@@ -115,8 +115,13 @@ class AwsClients:
         if not resolved_region:
             raise KmsplanError(NO_REGION_MESSAGE)
         if role is not None:
-            session = assume(session, role, region=resolved_region, endpoint_url=endpoint_url,
-                             session_name=role.session_name or session_name)
+            session = assume(
+                session,
+                role,
+                region=resolved_region,
+                endpoint_url=endpoint_url,
+                session_name=role.session_name or session_name,
+            )
         if limiter is None:
             try:
                 limiter = RateLimiter(merged_quotas(quotas), headroom=headroom)
@@ -213,14 +218,15 @@ def assume(
 
     def sts_client(service_name: str, **kwargs: Any) -> Any:
         base: Any = session
-        return base.client(service_name, region_name=region, endpoint_url=endpoint_url,
-                           **kwargs)
+        return base.client(service_name, region_name=region, endpoint_url=endpoint_url, **kwargs)
 
     source = session.get_credentials()
     if source is None:
         raise KmsplanError(f"AssumeRole {role.arn}: no AWS credentials to assume it with")
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
-        client_creator=sts_client, source_credentials=source, role_arn=role.arn,
+        client_creator=sts_client,
+        source_credentials=source,
+        role_arn=role.arn,
         extra_args=extra,
     )
     # Assumed now, so that a refused role is said at once and as such.
@@ -230,8 +236,9 @@ def assume(
         metadata=first, refresh_using=fetcher.fetch_credentials, method="assume-role"
     )
     core = botocore.session.Session()
-    core.register_component("credential_provider", botocore.credentials.CredentialResolver(
-        [_Assumed(credentials)]))
+    core.register_component(
+        "credential_provider", botocore.credentials.CredentialResolver([_Assumed(credentials)])
+    )
     return boto3.session.Session(botocore_session=core, region_name=region)
 
 
@@ -380,8 +387,9 @@ def _answer_check(endpoint: str | None) -> Callable[..., None]:
     return before_parse
 
 
-def require(answer: Mapping[str, Any], operation: str, name: str, *,
-            endpoint: str | None = None) -> Any:
+def require(
+    answer: Mapping[str, Any], operation: str, name: str, *, endpoint: str | None = None
+) -> Any:
     """`answer[name]`, or a KmsplanError naming the field an AWS answer always carries."""
     value = answer.get(name) if isinstance(answer, Mapping) else None
     if value is None:

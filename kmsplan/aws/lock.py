@@ -169,7 +169,9 @@ class LockUrl:
 
     def __str__(self) -> str:
         if self.scheme == "s3":
-            return f"s3://{self.container}/{self.prefix}" if self.prefix else f"s3://{self.container}"
+            return (
+                f"s3://{self.container}/{self.prefix}" if self.prefix else f"s3://{self.container}"
+            )
         return f"dynamodb://{self.container}"
 
     def where(self, *, account_id: str, region: str, stack: str) -> str:
@@ -339,8 +341,13 @@ def lock_store(
     with aws_errors("create the lock's client"):
         session = boto3.session.Session(profile_name=profile)
     if role is not None:
-        session = assume(session, role, region=region, endpoint_url=endpoint_url,
-                         session_name=role.session_name or session_name)
+        session = assume(
+            session,
+            role,
+            region=region,
+            endpoint_url=endpoint_url,
+            session_name=role.session_name or session_name,
+        )
     with aws_errors("create the lock's client"):
         if url.scheme == "s3":
             s3 = session.client("s3", config=config, endpoint_url=endpoint_url)

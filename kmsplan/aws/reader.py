@@ -165,11 +165,12 @@ def read_live(
     alias_targets = _alias_targets(aliases)
     placement = Placement(account_id=account_id, region=clients.region)
     keys = [
-        dataclasses.replace(_with_aliases(key, alias_targets), placement=placement)
-        for key in keys
+        dataclasses.replace(_with_aliases(key, alias_targets), placement=placement) for key in keys
     ]
     adoptions = [
-        t if t.key is None else dataclasses.replace(
+        t
+        if t.key is None
+        else dataclasses.replace(
             t, key=dataclasses.replace(_with_aliases(t.key, alias_targets), placement=placement)
         )
         for t in adoptions
@@ -178,7 +179,8 @@ def read_live(
     from kmsplan.aws.replicas import read_replicas  # it builds on this module
 
     keys, regional_aliases, replica_usage = read_replicas(
-        clients, stack, keys, account_id=account_id)
+        clients, stack, keys, account_id=account_id
+    )
     last_usage = {**_last_usages(clients, keys, deletion_candidates), **replica_usage}
     principals = _check_principals(clients, account_id, check_principals, reader.warnings)
     return LiveState(
@@ -202,9 +204,7 @@ class _Reader:
         self.stack = stack
         self.warnings = _Warnings()
 
-    def resolve_adoptions(
-        self, *, account_id: str
-    ) -> tuple[list[AdoptTarget], list[_Candidate]]:
+    def resolve_adoptions(self, *, account_id: str) -> tuple[list[AdoptTarget], list[_Candidate]]:
         """What every ``adopt:`` of the stack names (concurrently), and the named keys that
         already carry their block's tags."""
         blocks = [k for k in self.stack.keys if k.adopt is not None]
@@ -285,11 +285,15 @@ class _Reader:
     def _tags(self, key_id: str) -> Tags:
         items = paginate(self.clients.kms, "ListResourceTags", "Tags", page_size=50, KeyId=key_id)
         endpoint = self.clients.kms.meta.endpoint_url
-        return tuple(sorted(
-            (str(require(t, "ListResourceTags", "TagKey", endpoint=endpoint)),
-             str(t.get("TagValue", "")))
-            for t in items
-        ))
+        return tuple(
+            sorted(
+                (
+                    str(require(t, "ListResourceTags", "TagKey", endpoint=endpoint)),
+                    str(t.get("TagValue", "")),
+                )
+                for t in items
+            )
+        )
 
     def _read_key(self, candidate: _Candidate) -> _ReadKey | None:
         kms = self.clients.kms
@@ -444,8 +448,10 @@ def _metadata(answer: Mapping[str, Any], endpoint: str | None) -> dict[str, Any]
     """DescribeKey's KeyMetadata, with the KeyId every use of it relies on."""
     metadata = require(answer, "DescribeKey", "KeyMetadata", endpoint=endpoint)
     if not isinstance(metadata, dict):
-        raise KmsplanError(f"DescribeKey: the endpoint {endpoint} did not answer like AWS "
-                           f"(KeyMetadata is not an object); {ENDPOINT_HINT}")
+        raise KmsplanError(
+            f"DescribeKey: the endpoint {endpoint} did not answer like AWS "
+            f"(KeyMetadata is not an object); {ENDPOINT_HINT}"
+        )
     require(metadata, "DescribeKey", "KeyId", endpoint=endpoint)
     return metadata
 
@@ -564,8 +570,9 @@ def _replica_regions(metadata: Mapping[str, Any]) -> tuple[str, ...]:
     replicas = config.get("ReplicaKeys") if isinstance(config, Mapping) else None
     if not isinstance(replicas, list):
         return ()
-    return tuple(sorted({str(r["Region"]) for r in replicas
-                         if isinstance(r, Mapping) and r.get("Region")}))
+    return tuple(
+        sorted({str(r["Region"]) for r in replicas if isinstance(r, Mapping) and r.get("Region")})
+    )
 
 
 def grant_from_api(entry: Mapping[str, Any]) -> Grant:
@@ -679,8 +686,10 @@ def _pending(key: Key) -> bool:
 
 def _alias_targets(aliases: Iterable[Mapping[str, Any]]) -> tuple[AliasTarget, ...]:
     targets = [
-        AliasTarget(name=str(require(a, "ListAliases", "AliasName")),
-                    target_key_id=a.get("TargetKeyId") or None)
+        AliasTarget(
+            name=str(require(a, "ListAliases", "AliasName")),
+            target_key_id=a.get("TargetKeyId") or None,
+        )
         for a in aliases
         if not str(a.get("AliasName", "")).startswith(AWS_ALIAS_PREFIX)
     ]

@@ -55,8 +55,9 @@ def read_replicas(
     by_region = replica_regions(stack, keys)
     regions = sorted(by_region)
     answers = run_concurrently(
-        lambda region: _read_region(clients.for_region(region), stack, by_region[region],
-                                    account_id=account_id),
+        lambda region: _read_region(
+            clients.for_region(region), stack, by_region[region], account_id=account_id
+        ),
         regions,
         max(1, min(len(regions), clients.parallelism)),
     )
@@ -70,7 +71,8 @@ def read_replicas(
             found.setdefault(name, []).append(replica)
     out = [
         dataclasses.replace(k, replicas=tuple(sorted(found[k.name], key=lambda r: r.region)))
-        if k.name in found else k
+        if k.name in found
+        else k
         for k in keys
     ]
     return out, aliases, usage
@@ -90,7 +92,8 @@ def _read_region(
         desired = stack.key(name)
         if desired is None or desired.replica(clients.region) is None:
             usage[replica_usage_name(name, clients.region)] = last_usage(
-                clients, str(replica.arn or name))
+                clients, str(replica.arn or name)
+            )
     return replicas, targets, usage
 
 
@@ -104,18 +107,24 @@ def _read_replica(
         config = metadata.get("MultiRegionConfiguration") or {}
         if config.get("MultiRegionKeyType") != "REPLICA":
             return None  # the primary itself (its Region moved here), not a replica
-        tags = tuple(sorted(
-            (str(t["TagKey"]), str(t.get("TagValue", "")))
-            for t in paginate(kms, "ListResourceTags", "Tags", page_size=50, KeyId=key_id)
-        ))
+        tags = tuple(
+            sorted(
+                (str(t["TagKey"]), str(t.get("TagValue", "")))
+                for t in paginate(kms, "ListResourceTags", "Tags", page_size=50, KeyId=key_id)
+            )
+        )
         policy_text = str(
-            call(kms, "GetKeyPolicy", KeyId=key_id, PolicyName="default").get("Policy") or "")
+            call(kms, "GetKeyPolicy", KeyId=key_id, PolicyName="default").get("Policy") or ""
+        )
     except AwsError as exc:
         if exc.code == NOT_FOUND:
             return None
         raise
     return build_replica(
-        region=clients.region, metadata=metadata, tags=tags, policy_text=policy_text,
+        region=clients.region,
+        metadata=metadata,
+        tags=tags,
+        policy_text=policy_text,
         aliases=tuple(sorted(t.name for t in targets if t.target_key_id == key_id)),
         placement=placement,
     )

@@ -274,9 +274,7 @@ def _apply(plan: Plan, path: Path, endpoint: str) -> None:
 
     aws = AwsSettings(region=REGION, endpoint_url=endpoint, parallelism=4)
     with open_stack([str(path)], aws, intent=Intent.APPLY) as session:
-        result = session.apply(
-            plan, on_event=lambda event: _say(progress_line(event)), audit=None
-        )
+        result = session.apply(plan, on_event=lambda event: _say(progress_line(event)), audit=None)
     _say(report(result).lstrip("\n"))
     if not result.ok:
         raise DemoFailed(f"demo failed: apply of stack {plan.stack} did not complete")

@@ -88,8 +88,15 @@ def command(
     check_region_name(region)
     stacks = load_stacks(paths)
     if len(stacks) > 1:
-        return plan_several(stacks, aws, gate, output_format=output_format, out=out,
-                            detailed=detailed_exitcode, color=use_color(no_color=no_color))
+        return plan_several(
+            stacks,
+            aws,
+            gate,
+            output_format=output_format,
+            out=out,
+            detailed=detailed_exitcode,
+            color=use_color(no_color=no_color),
+        )
     locking = (
         LockOptions(url=lock, timeout=lock_timeout, command="plan --out")
         if out is not None
@@ -125,8 +132,11 @@ def plan_several(
             "take one stack per run: plan each stack's PATH (see `kmsplan stacks`)"
         )
     outcomes = plan_each(stacks, aws, gate)
-    report = render_markdown(outcomes) if output_format == "markdown" else render_text(
-        outcomes, color=color)
+    report = (
+        render_markdown(outcomes)
+        if output_format == "markdown"
+        else render_text(outcomes, color=color)
+    )
     click.echo(report, nl=False)
     return int(run_exit_code(outcomes, detailed=detailed))
 

@@ -53,9 +53,7 @@ def render_rules_markdown(rules: Sequence[Rule] = RULES) -> str:
         "| Rule | Severity | Title |",
         "| --- | --- | --- |",
     ]
-    lines += [
-        f"| [{r.id}](#{r.id.lower()}) | {r.severity.value} | {r.title} |" for r in rules
-    ]
+    lines += [f"| [{r.id}](#{r.id.lower()}) | {r.severity.value} | {r.title} |" for r in rules]
     lines += [
         "",
         f"A rule that fails (raises an exception) never stops `lint` or `plan`: its findings "

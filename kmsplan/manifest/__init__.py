@@ -1,9 +1,9 @@
 """Manifests: YAML files declaring a stack's KMS keys, loaded into a validated `Stack`.
 
-    from kmsplan.manifest import load, resolve_variables
-    stack = load(["examples/payments"])          # raises ValidationFailed with every problem
-    stacks = load_stacks(["teams/"])             # one Stack per `stack:` value
-    stack = resolve_variables(stack, account_id="123456789012", region="us-east-1")
+from kmsplan.manifest import load, resolve_variables
+stack = load(["examples/payments"])          # raises ValidationFailed with every problem
+stacks = load_stacks(["teams/"])             # one Stack per `stack:` value
+stack = resolve_variables(stack, account_id="123456789012", region="us-east-1")
 """
 
 from __future__ import annotations

@@ -87,13 +87,22 @@ def manifest_files(paths: Sequence[str | Path], reporter: Reporter) -> list[Mani
                     if entry.name.endswith(MANIFEST_SUFFIXES)
                 )
             except OSError as exc:
-                reporter.add(file_diagnostic(display, f"cannot read folder: {exc.strerror}",
-                                             line=0, column=0))
+                reporter.add(
+                    file_diagnostic(
+                        display, f"cannot read folder: {exc.strerror}", line=0, column=0
+                    )
+                )
                 continue
             if not names:
-                reporter.add(file_diagnostic(display, "folder has no manifest files",
-                                             "*.yaml or *.yml files in the folder",
-                                             line=0, column=0))
+                reporter.add(
+                    file_diagnostic(
+                        display,
+                        "folder has no manifest files",
+                        "*.yaml or *.yml files in the folder",
+                        line=0,
+                        column=0,
+                    )
+                )
             for name in names:
                 add(os.path.join(display, name), fs_path / name, root)
         elif os.path.lexists(fs_path):
@@ -114,12 +123,17 @@ def _read_manifest(file: ManifestFile, reporter: Reporter) -> _Manifest | None:
     for problem in problems:
         reporter.add(problem)
     if doc.value is None:
-        reporter.add(file_diagnostic(display, "manifest is empty",
-                                     "a mapping with version, stack and keys"))
+        reporter.add(
+            file_diagnostic(display, "manifest is empty", "a mapping with version, stack and keys")
+        )
         return None
     if not isinstance(doc.value, dict):
-        reporter.at(doc, (), f"a manifest must be a mapping, got {kind_of(doc.value)}",
-                    "a mapping with version, stack and keys")
+        reporter.at(
+            doc,
+            (),
+            f"a manifest must be a mapping, got {kind_of(doc.value)}",
+            "a mapping with version, stack and keys",
+        )
         return None
     schema_problems: list[SchemaProblem] = check_document(doc)
     for sp in schema_problems:
@@ -140,8 +154,12 @@ def _agreed(manifests: list[_Manifest], field: str, reporter: Reporter) -> tuple
         elif value != first[0]:
             agreed = False
             other = first[1].doc.file
-            reporter.at(m.doc, (field,), f'"{value}" differs from "{first[0]}" in {other}',
-                        f"the same {field} in every file of a manifest set")
+            reporter.at(
+                m.doc,
+                (field,),
+                f'"{value}" differs from "{first[0]}" in {other}',
+                f"the same {field} in every file of a manifest set",
+            )
     return (None if first is None else first[0]), agreed
 
 
@@ -152,14 +170,20 @@ def _defaults(manifests: list[_Manifest], reporter: Reporter) -> tuple[_Manifest
         if "defaults" not in m.value:
             continue
         if holder is not None:
-            reporter.at(m.doc, ("defaults",), f"defaults are already given in {holder.doc.file}",
-                        "defaults in one file of a manifest set only", at_key=True)
+            reporter.at(
+                m.doc,
+                ("defaults",),
+                f"defaults are already given in {holder.doc.file}",
+                "defaults in one file of a manifest set only",
+                at_key=True,
+            )
             continue
         holder = m
         valid = m.ok(("defaults",))
     if holder is not None and valid:
-        check_tags(holder.doc, ("defaults", "tags"), holder.value["defaults"].get("tags", {}),
-                   reporter)
+        check_tags(
+            holder.doc, ("defaults", "tags"), holder.value["defaults"].get("tags", {}), reporter
+        )
     return holder, valid
 
 
@@ -230,8 +254,7 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
     lock, _ = _agreed(manifests, "lock", reporter)
     defaults_holder, defaults_valid = _defaults(manifests, reporter)
     defaults: dict[str, Any] = (
-        defaults_holder.value["defaults"] if defaults_holder is not None and defaults_valid
-        else {}
+        defaults_holder.value["defaults"] if defaults_holder is not None and defaults_valid else {}
     )
 
     # The KMS rules need a stack name (for ${stack}) and sound defaults to merge.
@@ -240,7 +263,8 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
         name=stack_name or "",
         region=region,
         defaults=defaults,
-        defaults_locations={} if defaults_holder is None
+        defaults_locations={}
+        if defaults_holder is None
         else _group(defaults_holder.doc, ("defaults",)),
     )
     policy_files = PolicyFiles(reporter=reporter, roots=roots)
@@ -257,16 +281,25 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
             if name in declared:
                 first = declared[name]
                 first_line = first.locate_key(("keys", name)).line
-                reporter.at(m.doc, ("keys", name), f'key "{name}" is already declared in '
-                            f"{first.file} (line {first_line})",
-                            "each logical name once per stack", at_key=True)
+                reporter.at(
+                    m.doc,
+                    ("keys", name),
+                    f'key "{name}" is already declared in {first.file} (line {first_line})',
+                    "each logical name once per stack",
+                    at_key=True,
+                )
                 continue
             declared[name] = m.doc
             if not can_check_keys or not isinstance(block[name], dict):
                 continue
-            key = KeyBuilder(doc=m.doc, name=name, stack=context, reporter=reporter,
-                             policy_files=policy_files, schema_ok=m.ok).build(
-                                 located.get(name, []))
+            key = KeyBuilder(
+                doc=m.doc,
+                name=name,
+                stack=context,
+                reporter=reporter,
+                policy_files=policy_files,
+                schema_ok=m.ok,
+            ).build(located.get(name, []))
             keys.append(key)
             for alias_region, at, alias in _declared_aliases(name, block[name]):
                 if not m.ok(at):
@@ -276,9 +309,13 @@ def _build(manifests: list[_Manifest], roots: dict[str, Path], reporter: Reporte
                     owner, owner_doc, owner_at = owned
                     line = owner_doc.locate(owner_at).line
                     where = f" in {alias_region}" if alias_region else ""
-                    reporter.at(m.doc, at, f'alias "{alias}" is already used{where} by key '
-                                f'"{owner}" ({owner_doc.file}:{line})',
-                                "each alias on one key only")
+                    reporter.at(
+                        m.doc,
+                        at,
+                        f'alias "{alias}" is already used{where} by key '
+                        f'"{owner}" ({owner_doc.file}:{line})',
+                        "each alias on one key only",
+                    )
                 else:
                     alias_owner.setdefault((alias_region, alias), (name, m.doc, at))
 
@@ -309,16 +346,24 @@ def _role(manifests: list[_Manifest], account: str | None, reporter: Reporter) -
         for name in ROLE_FIELDS[1:]:
             holder = _holder(manifests, name)
             if holder is not None:
-                reporter.at(holder.doc, (name,), f"{name} is only used with role:",
-                            f"a role: in the stack's manifests, or no {name}:",
-                            at_key=True)
+                reporter.at(
+                    holder.doc,
+                    (name,),
+                    f"{name} is only used with role:",
+                    f"a role: in the stack's manifests, or no {name}:",
+                    at_key=True,
+                )
         return None
     role = Role(arn=arn, external_id=values["external_id"], session_name=values["session_name"])
     if account is not None and role.account != account:
         holder = _holder(manifests, "role")
         assert holder is not None
-        reporter.at(holder.doc, ("role",), f"the role is in account {role.account}, but "
-                    f"account: is {account}", f"a role in account {account}")
+        reporter.at(
+            holder.doc,
+            ("role",),
+            f"the role is in account {role.account}, but account: is {account}",
+            f"a role in account {account}",
+        )
     return role
 
 
@@ -346,10 +391,13 @@ def _released(
             if name in declared:
                 where = declared[name]
                 line = where.locate_key(("keys", name)).line
-                reporter.at(m.doc, ("released", index), f'key "{name}" is both released and '
-                            f"declared ({where.file}:{line})",
-                            "remove its block to release it, or remove it from released: to "
-                            "keep managing it")
+                reporter.at(
+                    m.doc,
+                    ("released", index),
+                    f'key "{name}" is both released and declared ({where.file}:{line})',
+                    "remove its block to release it, or remove it from released: to "
+                    "keep managing it",
+                )
             names.add(name)
     return tuple(sorted(names))
 
@@ -362,7 +410,7 @@ def _declared_aliases(name: str, block: dict[str, Any]) -> list[tuple[str, DocPa
     for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
         found.append(("", ("keys", name, "aliases", index), alias))
     replicas = block.get("replicas")
-    for region, replica in (replicas.items() if isinstance(replicas, dict) else ()):
+    for region, replica in replicas.items() if isinstance(replicas, dict) else ():
         aliases = replica.get("aliases", []) if isinstance(replica, dict) else []
         for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
             found.append((region, ("keys", name, "replicas", region, "aliases", index), alias))
@@ -388,6 +436,7 @@ def _group(doc: Document, prefix: DocPath) -> dict[str, list[tuple[DocPath, Loca
 def _sorted(diagnostics: list[Diagnostic], order: dict[str, int]) -> list[Diagnostic]:
     """Files in the order they were loaded (policy files after all manifests), then by position."""
     unique = list(dict.fromkeys(diagnostics))
-    return sorted(unique, key=lambda d: (order.get(d.file, len(order)), d.file, d.line,
-                                         d.column, d.path, d.message))
-
+    return sorted(
+        unique,
+        key=lambda d: (order.get(d.file, len(order)), d.file, d.line, d.column, d.path, d.message),
+    )

@@ -25,12 +25,19 @@ SECTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("policy document", "policy-document", "#/$defs/policyDocument", "keys.<name>.policy"),
     ("policy file", "policy-file", "#/$defs/policyFile", "keys.<name>.policy"),
     ("grants[]", "grant", "#/$defs/grant", "keys.<name>.grants[i]"),
-    ("constraints", "grant-constraints", "#/$defs/grantConstraints",
-     "keys.<name>.grants[i].constraints"),
-    ("encryption context", "encryption-context", "#/$defs/encryptionContext",
-     "constraints.encryption_context_subset, constraints.encryption_context_equals"),
-    ("replicas.&lt;region&gt;", "replica", "#/$defs/replica",
-     "keys.<name>.replicas.<region>"),
+    (
+        "constraints",
+        "grant-constraints",
+        "#/$defs/grantConstraints",
+        "keys.<name>.grants[i].constraints",
+    ),
+    (
+        "encryption context",
+        "encryption-context",
+        "#/$defs/encryptionContext",
+        "constraints.encryption_context_subset, constraints.encryption_context_equals",
+    ),
+    ("replicas.&lt;region&gt;", "replica", "#/$defs/replica", "keys.<name>.replicas.<region>"),
     ("lint", "lint", "#/$defs/lint", "keys.<name>.lint"),
 )
 ANCHORS = {location: anchor for _title, anchor, location, _path in SECTIONS}

@@ -44,9 +44,7 @@ PATTERN_TEXT = {
     "^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$": (
         "an IAM role ARN such as arn:aws:iam::123456789012:role/kmsplan-apply"
     ),
-    "^[A-Za-z0-9+=,.@:/_-]{2,1224}$": (
-        "2-1224 letters, digits or any of + = , . @ : / _ -"
-    ),
+    "^[A-Za-z0-9+=,.@:/_-]{2,1224}$": ("2-1224 letters, digits or any of + = , . @ : / _ -"),
     "^[A-Za-z0-9+=,.@_-]{2,64}$": "2-64 letters, digits or any of + = , . @ _ -",
     ADOPT_PATTERN: (
         "a key id (1234abcd-12ab-34cd-56ef-1234567890ab or mrk-...), a key ARN "
@@ -132,19 +130,28 @@ def _problems(doc: Document, error: Any) -> list[SchemaProblem]:
     out: list[SchemaProblem] = []
 
     def add(at: DocPath, message: str, allowed: str = "", *, at_key: bool = False) -> None:
-        out.append(SchemaProblem(path=at, diagnostic=doc.diagnostic(at, message, allowed,
-                                                                     at_key=at_key)))
+        out.append(
+            SchemaProblem(path=at, diagnostic=doc.diagnostic(at, message, allowed, at_key=at_key))
+        )
 
     if "propertyNames" in error.relative_schema_path:
         # The instance is the offending property name of the mapping at `path`.
         name = str(instance)
         at = (*path, name)
         if keyword == "pattern":
-            add(at, f'"{name}" is not a valid name', PATTERN_TEXT.get(schema["pattern"], ""),
-                at_key=True)
+            add(
+                at,
+                f'"{name}" is not a valid name',
+                PATTERN_TEXT.get(schema["pattern"], ""),
+                at_key=True,
+            )
         elif keyword == "maxLength":
-            add(at, f"name is {len(name)} characters long", f"at most {schema['maxLength']}",
-                at_key=True)
+            add(
+                at,
+                f"name is {len(name)} characters long",
+                f"at most {schema['maxLength']}",
+                at_key=True,
+            )
         elif keyword == "minLength":
             add(at, "name is empty", "at least 1 character", at_key=True)
         else:
@@ -170,8 +177,9 @@ def _problems(doc: Document, error: Any) -> list[SchemaProblem]:
             allowed = "write it in quotes"
         add(path, f"expected {wanted}, got {kind_of(instance)}", allowed)
     elif keyword == "enum":
-        add(path, f"{show(instance)} is not a valid value", _one_of(error.validator_value,
-                                                                     instance))
+        add(
+            path, f"{show(instance)} is not a valid value", _one_of(error.validator_value, instance)
+        )
     elif keyword == "const":
         add(path, f"{show(instance)} is not supported", f"{show(error.validator_value)}")
     elif keyword in ("minimum", "maximum"):
@@ -184,8 +192,11 @@ def _problems(doc: Document, error: Any) -> list[SchemaProblem]:
             allowed = f"at most {high}"
         add(path, f"{instance} is out of range", allowed)
     elif keyword == "pattern":
-        add(path, f"{show(instance)} is not valid",
-            PATTERN_TEXT.get(error.validator_value, f"matching {error.validator_value}"))
+        add(
+            path,
+            f"{show(instance)} is not valid",
+            PATTERN_TEXT.get(error.validator_value, f"matching {error.validator_value}"),
+        )
     elif keyword == "minLength":
         add(path, "must not be empty", _at_least(error.validator_value, "character"))
     elif keyword == "maxLength":
@@ -221,8 +232,15 @@ def check_document(doc: Document) -> list[SchemaProblem]:
     for p in problems:
         d = p.diagnostic
         unique.setdefault((d.line, d.column, d.path, d.message), p)
-    return sorted(unique.values(), key=lambda p: (p.diagnostic.line, p.diagnostic.column,
-                                                  p.diagnostic.path, p.diagnostic.message))
+    return sorted(
+        unique.values(),
+        key=lambda p: (
+            p.diagnostic.line,
+            p.diagnostic.column,
+            p.diagnostic.path,
+            p.diagnostic.message,
+        ),
+    )
 
 
 def under(path: DocPath, prefixes: Sequence[DocPath]) -> bool:
@@ -240,8 +258,9 @@ def under(path: DocPath, prefixes: Sequence[DocPath]) -> bool:
 Check = Callable[[Any], bool]
 
 # Keywords that only describe; they never make a document invalid.
-_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description",
-                          "default", "examples"})
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples"}
+)
 _TYPE_CHECKS: dict[str, Check] = {
     "object": lambda v: type(v) is dict,
     "array": lambda v: type(v) is list,
@@ -275,8 +294,10 @@ def _of_type(names: list[str]) -> Check:
 
 
 def _properties(props: dict[str, Check]) -> Check:
-    return lambda value: type(value) is not dict or all(
-        check(value[name]) for name, check in props.items() if name in value)
+    return lambda value: (
+        type(value) is not dict
+        or all(check(value[name]) for name, check in props.items() if name in value)
+    )
 
 
 def _no_other_properties(known: frozenset[str]) -> Check:
@@ -284,8 +305,10 @@ def _no_other_properties(known: frozenset[str]) -> Check:
 
 
 def _other_properties(known: frozenset[str], extra: Check) -> Check:
-    return lambda value: type(value) is not dict or all(
-        extra(item) for name, item in value.items() if name not in known)
+    return lambda value: (
+        type(value) is not dict
+        or all(extra(item) for name, item in value.items() if name not in known)
+    )
 
 
 def _has_all(needed: tuple[str, ...]) -> Check:
@@ -301,8 +324,9 @@ def _one_of_values(options: list[Any]) -> Check:
         raise _Uncompilable("enum")
     # Type and value both: jsonschema would take 1.0 for 1, this does not.
     allowed = frozenset((type(o), o) for o in options)
-    return lambda value: (type(value) is str or type(value) is int) and (
-        (type(value), value) in allowed)
+    return lambda value: (
+        (type(value) is str or type(value) is int) and ((type(value), value) in allowed)
+    )
 
 
 def _matching(pattern: str) -> Check:
@@ -335,13 +359,16 @@ def _each_item(check: Check) -> Check:
 def _unique_strings(value: Any) -> bool:
     # Judged on strings only; jsonschema's equality of other values is subtler.
     return type(value) is not list or (
-        all(type(item) is str for item in value) and len(set(value)) == len(value))
+        all(type(item) is str for item in value) and len(set(value)) == len(value)
+    )
 
 
 def _if_required(needed: tuple[str, ...], then: Check, otherwise: Check) -> Check:
     return lambda value: (
-        then(value) if type(value) is not dict or all(n in value for n in needed)
-        else otherwise(value))
+        then(value)
+        if type(value) is not dict or all(n in value for n in needed)
+        else otherwise(value)
+    )
 
 
 def _late(slot: list[Check]) -> Check:
@@ -364,8 +391,11 @@ class _Compiler:
         return self.compiled[ref]
 
     def schema(self, schema: dict[str, Any]) -> Check:
-        checks = [self.keyword(keyword, arg, schema) for keyword, arg in schema.items()
-                  if keyword not in _ANNOTATIONS and keyword not in ("then", "else")]
+        checks = [
+            self.keyword(keyword, arg, schema)
+            for keyword, arg in schema.items()
+            if keyword not in _ANNOTATIONS and keyword not in ("then", "else")
+        ]
         return _all(checks)
 
     def keyword(self, keyword: str, arg: Any, schema: dict[str, Any]) -> Check:
@@ -388,10 +418,17 @@ class _Compiler:
             return _one_of_values(arg if keyword == "enum" else [arg])
         if keyword == "pattern":
             return _matching(arg)
-        if keyword in ("minLength", "maxLength", "minItems", "maxItems", "minProperties",
-                       "maxProperties"):
-            kind: type = (str if keyword.endswith("Length")
-                          else list if keyword.endswith("Items") else dict)
+        if keyword in (
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+            "minProperties",
+            "maxProperties",
+        ):
+            kind: type = (
+                str if keyword.endswith("Length") else list if keyword.endswith("Items") else dict
+            )
             return _sized(kind, arg, None) if keyword.startswith("min") else _sized(kind, 0, arg)
         if keyword == "minimum":
             return _at_least_number(arg)
@@ -406,8 +443,11 @@ class _Compiler:
         if keyword == "if" and isinstance(arg, dict) and set(arg) - _ANNOTATIONS == {"required"}:
             # The condition must be judged exactly (a wrong "no" would pick the wrong branch),
             # so only a list of required fields is taken.
-            return _if_required(tuple(arg["required"]), self.schema(schema.get("then", {})),
-                                self.schema(schema.get("else", {})))
+            return _if_required(
+                tuple(arg["required"]),
+                self.schema(schema.get("then", {})),
+                self.schema(schema.get("else", {})),
+            )
         raise _Uncompilable(keyword)
 
 

@@ -62,10 +62,17 @@ class Reporter:
     def add(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
 
-    def at(self, doc: Document, path: DocPath, message: str, allowed: str = "", *,
-           at_key: bool = False, display_path: DocPath | None = None) -> None:
-        self.add(doc.diagnostic(path, message, allowed, at_key=at_key,
-                                display_path=display_path))
+    def at(
+        self,
+        doc: Document,
+        path: DocPath,
+        message: str,
+        allowed: str = "",
+        *,
+        at_key: bool = False,
+        display_path: DocPath | None = None,
+    ) -> None:
+        self.add(doc.diagnostic(path, message, allowed, at_key=at_key, display_path=display_path))
 
 
 @dataclass(slots=True)
@@ -78,8 +85,9 @@ class PolicyFiles:
     roots: Mapping[str, Path] = field(default_factory=dict)
     cache: dict[tuple[Path, Path], Document | None] = field(default_factory=dict)
 
-    def load(self, manifest: Document, path: DocPath, relative: str, *,
-             shown_as: DocPath) -> Document | None:
+    def load(
+        self, manifest: Document, path: DocPath, relative: str, *, shown_as: DocPath
+    ) -> Document | None:
         """The policy file `relative` (named at `path` of `manifest`) or None if unusable.
         Problems inside the file are shown under the document path `shown_as`; a path that
         is not a readable file inside the manifests' tree is reported at `path`."""
@@ -92,8 +100,12 @@ class PolicyFiles:
         try:
             data = read_bytes(fs_path, root=root)
         except Unreadable as exc:
-            self.reporter.at(manifest, path, f'policy file "{relative}" {exc.reason}',
-                             exc.allowed or "a JSON or YAML file, relative to this manifest")
+            self.reporter.at(
+                manifest,
+                path,
+                f'policy file "{relative}" {exc.reason}',
+                exc.allowed or "a JSON or YAML file, relative to this manifest",
+            )
             self.cache[resolved] = None
             return None
         doc: Document | None = None
@@ -108,13 +120,24 @@ class PolicyFiles:
                 joined = prefix + ("" if p.path.startswith("[") or not p.path else ".") + p.path
                 self.reporter.add(dataclasses.replace(p, path=joined))
             if doc.value is None:
-                self.reporter.add(Diagnostic(file=display, line=1, column=1, path="",
-                                             message="policy file is empty",
-                                             allowed="a JSON object: a key policy document"))
+                self.reporter.add(
+                    Diagnostic(
+                        file=display,
+                        line=1,
+                        column=1,
+                        path="",
+                        message="policy file is empty",
+                        allowed="a JSON object: a key policy document",
+                    )
+                )
                 doc = None
             elif not isinstance(doc.value, dict):
-                self.reporter.at(doc, (), f"policy file holds {kind_of(doc.value)}",
-                                 "a JSON object: a key policy document")
+                self.reporter.at(
+                    doc,
+                    (),
+                    f"policy file holds {kind_of(doc.value)}",
+                    "a JSON object: a key policy document",
+                )
                 doc = None
         except SourceError as exc:
             self.reporter.add(exc.diagnostic)
@@ -129,8 +152,7 @@ class StackContext:
     region: str | None
     defaults: Mapping[str, Any]  # the validated `defaults` block, {} if none
     # Where each node of defaults.<field> was written: field -> [(path, location)].
-    defaults_locations: Mapping[str, list[tuple[DocPath, Location]]] = field(
-        default_factory=dict)
+    defaults_locations: Mapping[str, list[tuple[DocPath, Location]]] = field(default_factory=dict)
 
 
 def _placeholders(region: str | None) -> dict[str, str]:
@@ -143,8 +165,13 @@ def _tag_problems(key: str, value: str) -> list[tuple[bool, str, str]]:
     lowered = key.lower()
     for prefix in kmsspec.RESERVED_TAG_PREFIXES:
         if lowered.startswith(prefix):
-            out.append((False, f'tag key "{key}" uses the reserved prefix "{prefix}"',
-                        "tag keys not starting with aws: or kmsplan:"))
+            out.append(
+                (
+                    False,
+                    f'tag key "{key}" uses the reserved prefix "{prefix}"',
+                    "tag keys not starting with aws: or kmsplan:",
+                )
+            )
     allowed_chars = "letters, digits, spaces and _ . : / = + - @"
     bad = _bad_tag_character(key)
     if bad is not None:
@@ -174,8 +201,16 @@ def check_tags(doc: Document, path: DocPath, tags: Mapping[str, str], reporter: 
 class KeyBuilder:
     """Checks one key block (already schema-valid) and builds its `Key`."""
 
-    def __init__(self, *, doc: Document, name: str, stack: StackContext, reporter: Reporter,
-                 policy_files: PolicyFiles, schema_ok: Callable[[DocPath, bool], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        doc: Document,
+        name: str,
+        stack: StackContext,
+        reporter: Reporter,
+        policy_files: PolicyFiles,
+        schema_ok: Callable[[DocPath, bool], bool],
+    ) -> None:
         self.doc = doc
         # Parts with schema problems were reported already and are not checked again (their
         # values may have any type); everything else still is.
@@ -204,8 +239,9 @@ class KeyBuilder:
         """The key's own `name` field, or `empty` if absent or not schema-valid."""
         return self.block.get(name, empty) if self._ok(name) else empty
 
-    def _report(self, rel: DocPath, message: str, allowed: str = "", *,
-                at_key: bool = False) -> None:
+    def _report(
+        self, rel: DocPath, message: str, allowed: str = "", *, at_key: bool = False
+    ) -> None:
         self.reporter.at(self.doc, (*self.path, *rel), message, allowed, at_key=at_key)
 
     # ---- the parts ----
@@ -220,35 +256,48 @@ class KeyBuilder:
         if usage is None:
             implied = kmsspec.implied_usage(spec)
             if implied is None:
-                self._report(("spec",), f"keys of spec {spec} need a usage",
-                             "usage: " + " or ".join(valid))
+                self._report(
+                    ("spec",), f"keys of spec {spec} need a usage", "usage: " + " or ".join(valid)
+                )
                 usage = valid[0]
             else:
                 usage = implied
         elif usage not in valid:
-            self._report(("usage",), f"{usage} is not a valid usage for {spec} keys",
-                         "one of: " + ", ".join(valid))
-        if spec in kmsspec.CHINA_ONLY_SPECS and self.stack.region is not None \
-                and not kmsspec.is_china_region(self.stack.region):
-            self._report(("spec",), f"{spec} keys exist only in the AWS China Regions, not in "
-                         f"{self.stack.region}", "a cn- Region, or another spec")
+            self._report(
+                ("usage",),
+                f"{usage} is not a valid usage for {spec} keys",
+                "one of: " + ", ".join(valid),
+            )
+        if (
+            spec in kmsspec.CHINA_ONLY_SPECS
+            and self.stack.region is not None
+            and not kmsspec.is_china_region(self.stack.region)
+        ):
+            self._report(
+                ("spec",),
+                f"{spec} keys exist only in the AWS China Regions, not in {self.stack.region}",
+                "a cn- Region, or another spec",
+            )
         return spec, usage, True
 
     def _rotation(self, spec: str, usage: str, known: bool) -> Rotation:
         own: dict[str, Any] = self._part("rotation", {})
         rotatable = kmsspec.can_rotate(spec, usage)
         if known and own.get("enabled") is True and not rotatable:
-            self._report(("rotation", "enabled"),
-                         f"automatic rotation is not supported for {spec} {usage} keys",
-                         "rotation only on symmetric encryption keys (SYMMETRIC_DEFAULT, "
-                         "ENCRYPT_DECRYPT); set enabled: false")
+            self._report(
+                ("rotation", "enabled"),
+                f"automatic rotation is not supported for {spec} {usage} keys",
+                "rotation only on symmetric encryption keys (SYMMETRIC_DEFAULT, "
+                "ENCRYPT_DECRYPT); set enabled: false",
+            )
         # Default rotation applies only where KMS can rotate: a stack-wide "rotate everything"
         # must not make every signing or HMAC key invalid.
         merged = {**self.stack.defaults.get("rotation", {}), **own} if rotatable else own
         if rotatable:
             self._inherit("rotation", own)
-        return Rotation(enabled=bool(merged.get("enabled", False)),
-                        period_days=merged.get("period_days"))
+        return Rotation(
+            enabled=bool(merged.get("enabled", False)), period_days=merged.get("period_days")
+        )
 
     def _deletion(self) -> Deletion:
         own: dict[str, Any] = self._part("deletion", {})
@@ -259,15 +308,18 @@ class KeyBuilder:
             window_days=int(merged.get("window_days", DEFAULT_WINDOW_DAYS)),
         )
 
-    def _aliases(self, items: list[tuple[int, Any]], rel: DocPath = ("aliases",)
-                 ) -> tuple[str, ...]:
+    def _aliases(
+        self, items: list[tuple[int, Any]], rel: DocPath = ("aliases",)
+    ) -> tuple[str, ...]:
         aliases: list[str] = []
         for index, alias in items:
             aliases.append(alias)
             if alias.startswith(kmsspec.ALIAS_RESERVED_PREFIX):
-                self._report((*rel, index), f'"{alias}" uses the reserved prefix '
-                             f'"{kmsspec.ALIAS_RESERVED_PREFIX}"',
-                             "alias/aws/ is for AWS managed keys; pick another name")
+                self._report(
+                    (*rel, index),
+                    f'"{alias}" uses the reserved prefix "{kmsspec.ALIAS_RESERVED_PREFIX}"',
+                    "alias/aws/ is for AWS managed keys; pick another name",
+                )
         return tuple(sorted(set(aliases)))
 
     def _tags(self) -> tuple[tuple[str, str], ...]:
@@ -282,12 +334,16 @@ class KeyBuilder:
         self._inherit("tags", own)
         if len(merged) > kmsspec.TAGS_PER_KEY:
             where: DocPath = ("tags",) if "tags" in self.block else ()
-            self._report(where, f"the key has {len(merged)} tags with the defaults merged in",
-                         f"at most {kmsspec.TAGS_PER_KEY}")
+            self._report(
+                where,
+                f"the key has {len(merged)} tags with the defaults merged in",
+                f"at most {kmsspec.TAGS_PER_KEY}",
+            )
         return tuple(sorted(merged.items()))
 
-    def _policy(self, raw: Any = None, rel: DocPath = ("policy",),
-                region: str | None = None) -> dict[str, Any] | None:
+    def _policy(
+        self, raw: Any = None, rel: DocPath = ("policy",), region: str | None = None
+    ) -> dict[str, Any] | None:
         """The key's policy, or (given `raw`) a replica's at `rel` in `region`."""
         if rel == ("policy",):
             raw = self._part("policy", None)
@@ -296,42 +352,61 @@ class KeyBuilder:
         policy_path: DocPath = (*self.path, *rel)
         source, base = self.doc, policy_path
         if "file" in raw:
-            loaded = self.policy_files.load(self.doc, (*policy_path, "file"), raw["file"],
-                                            shown_as=policy_path)
+            loaded = self.policy_files.load(
+                self.doc, (*policy_path, "file"), raw["file"], shown_as=policy_path
+            )
             if loaded is None:
                 return None
             source, base = loaded, ()
             for p, loc in loaded.values.items():
-                self.source_map.setdefault(render_path_under(self._rendered, (*rel, *p)),
-                                           loc)
+                self.source_map.setdefault(render_path_under(self._rendered, (*rel, *p)), loc)
             raw = loaded.value
 
         def report(at: DocPath, message: str, allowed: str, at_key: bool) -> None:
             # `at` is relative to the policy document; show it under keys.<name>.policy.
-            self.reporter.at(source, (*base, *at), message, allowed, at_key=at_key,
-                             display_path=(*policy_path, *at))
+            self.reporter.at(
+                source,
+                (*base, *at),
+                message,
+                allowed,
+                at_key=at_key,
+                display_path=(*policy_path, *at),
+            )
 
         problems: list[VariableProblem] = []
-        policy = substitute(raw, {"stack": self.stack.name, "key": self.name}, path=(),
-                            in_policy=True, problems=problems)
+        policy = substitute(
+            raw,
+            {"stack": self.stack.name, "key": self.name},
+            path=(),
+            in_policy=True,
+            problems=problems,
+        )
         for problem in problems:
             report(problem.path, problem.message, problem.allowed, problem.in_key)
-        policyshape.check_policy(policy, (), report,
-                                 placeholders=_placeholders(region or self.stack.region))
+        policyshape.check_policy(
+            policy, (), report, placeholders=_placeholders(region or self.stack.region)
+        )
         return policy  # type: ignore[no-any-return]
 
-    def _replicas(self, multi_region: bool, description: str,
-                  tags: tuple[tuple[str, str], ...], policy: dict[str, Any] | None
-                  ) -> tuple[Replica, ...]:
+    def _replicas(
+        self,
+        multi_region: bool,
+        description: str,
+        tags: tuple[tuple[str, str], ...],
+        policy: dict[str, Any] | None,
+    ) -> tuple[Replica, ...]:
         """The replicas, with the primary's description, tags and policy where they leave
         them out. Replicas exist only for multi-Region keys, and never in the key's Region."""
         block = self._part("replicas", {})
         if block and not multi_region:
-            self._report(("replicas",), "replicas need a multi-Region key, and this key is "
-                         "single-Region (multi_region is not true); a key cannot become "
-                         "multi-Region after it is created",
-                         "multi_region: true on a new key (a new logical name), or no "
-                         "replicas", at_key=True)
+            self._report(
+                ("replicas",),
+                "replicas need a multi-Region key, and this key is "
+                "single-Region (multi_region is not true); a key cannot become "
+                "multi-Region after it is created",
+                "multi_region: true on a new key (a new logical name), or no replicas",
+                at_key=True,
+            )
             return ()
         replicas = []
         for region, raw in block.items():
@@ -339,8 +414,12 @@ class KeyBuilder:
             if not self._ok(*rel):
                 continue
             if region == self.stack.region:
-                self._report(rel, f"{region} is the stack's Region, where the primary key is",
-                             "replicas in other Regions only", at_key=True)
+                self._report(
+                    rel,
+                    f"{region} is the stack's Region, where the primary key is",
+                    "replicas in other Regions only",
+                    at_key=True,
+                )
             own_tags = raw.get("tags")
             replica_tags = tags
             if isinstance(own_tags, dict):
@@ -349,26 +428,39 @@ class KeyBuilder:
                 replica_tags = tuple(sorted(merged.items()))
             own_policy = raw.get("policy")
             aliases = raw.get("aliases", [])
-            replicas.append(Replica(
-                region=region,
-                description=raw.get("description", description),
-                enabled=raw.get("enabled", True),
-                aliases=self._aliases(list(enumerate(aliases)), (*rel, "aliases")),
-                tags=replica_tags,
-                policy=policy if own_policy is None
-                else self._policy(own_policy, (*rel, "policy"), region),
-                location=self.doc.locate_key((*self.path, *rel)),
-            ))
+            replicas.append(
+                Replica(
+                    region=region,
+                    description=raw.get("description", description),
+                    enabled=raw.get("enabled", True),
+                    aliases=self._aliases(list(enumerate(aliases)), (*rel, "aliases")),
+                    tags=replica_tags,
+                    policy=policy
+                    if own_policy is None
+                    else self._policy(own_policy, (*rel, "policy"), region),
+                    location=self.doc.locate_key((*self.path, *rel)),
+                )
+            )
         return tuple(sorted(replicas, key=lambda r: r.region))
 
-    def _grant(self, index: int, raw: dict[str, Any], spec: str, usage: str, known: bool,
-               first_names: dict[str, int]) -> Grant:
+    def _grant(
+        self,
+        index: int,
+        raw: dict[str, Any],
+        spec: str,
+        usage: str,
+        known: bool,
+        first_names: dict[str, int],
+    ) -> Grant:
         rel: DocPath = ("grants", index)
         name: str = raw["name"]
         if name in first_names:
             loc = self.doc.locate((*self.path, "grants", first_names[name], "name"))
-            self._report((*rel, "name"), f'grant name "{name}" is used twice in this key '
-                         f"(first at line {loc.line})", "a unique name per grant")
+            self._report(
+                (*rel, "name"),
+                f'grant name "{name}" is used twice in this key (first at line {loc.line})',
+                "a unique name per grant",
+            )
         else:
             first_names[name] = index
         values = {"stack": self.stack.name, "key": self.name}
@@ -379,17 +471,22 @@ class KeyBuilder:
             if value is None:
                 return None
             problems: list[VariableProblem] = []
-            out: str = substitute(value, values, path=(*rel, field_name), in_policy=False,
-                                  problems=problems)
+            out: str = substitute(
+                value, values, path=(*rel, field_name), in_policy=False, problems=problems
+            )
             for p in problems:
                 self._report(p.path, p.message, p.allowed, at_key=p.in_key)
             if not problems:
                 sample = substitute(out, placeholders, path=(), in_policy=False, problems=[])
-                if len(sample) > kmsspec.GRANT_PRINCIPAL_MAX_CHARS or \
-                        not _GRANT_PRINCIPAL.match(sample):
-                    self._report((*rel, field_name), f"{show(out)} is not a valid "
-                                 "principal", f"1-{kmsspec.GRANT_PRINCIPAL_MAX_CHARS} "
-                                 "letters, digits and _ + = , . @ : / -")
+                if len(sample) > kmsspec.GRANT_PRINCIPAL_MAX_CHARS or not _GRANT_PRINCIPAL.match(
+                    sample
+                ):
+                    self._report(
+                        (*rel, field_name),
+                        f"{show(out)} is not a valid principal",
+                        f"1-{kmsspec.GRANT_PRINCIPAL_MAX_CHARS} "
+                        "letters, digits and _ + = , . @ : / -",
+                    )
             return out
 
         grantee = text("grantee") or ""
@@ -398,9 +495,11 @@ class KeyBuilder:
         allowed_ops = kmsspec.grant_operations(spec, usage)
         for op_index, op in enumerate(operations):
             if known and op not in allowed_ops:
-                self._report((*rel, "operations", op_index),
-                             f"{op} is not allowed on {spec} {usage} keys",
-                             "one of: " + ", ".join(sorted(allowed_ops)))
+                self._report(
+                    (*rel, "operations", op_index),
+                    f"{op} is not allowed on {spec} {usage} keys",
+                    "one of: " + ", ".join(sorted(allowed_ops)),
+                )
         constraints = self._constraints(rel, raw.get("constraints"), spec, usage, known, values)
         return Grant(
             name=name,
@@ -411,25 +510,42 @@ class KeyBuilder:
             location=self.doc.locate((*self.path, *rel)),
         )
 
-    def _constraints(self, rel: DocPath, raw: dict[str, Any] | None, spec: str, usage: str,
-                     known: bool, values: Mapping[str, str]) -> GrantConstraints | None:
+    def _constraints(
+        self,
+        rel: DocPath,
+        raw: dict[str, Any] | None,
+        spec: str,
+        usage: str,
+        known: bool,
+        values: Mapping[str, str],
+    ) -> GrantConstraints | None:
         if raw is None:
             return None
         if known and not kmsspec.grant_constraints_allowed(spec, usage):
-            self._report((*rel, "constraints"), f"encryption context constraints are not "
-                         f"supported on {spec} {usage} keys",
-                         "constraints only on symmetric encryption keys")
+            self._report(
+                (*rel, "constraints"),
+                f"encryption context constraints are not supported on {spec} {usage} keys",
+                "constraints only on symmetric encryption keys",
+            )
         if len(raw) > 1:
-            self._report((*rel, "constraints"), "both encryption_context_subset and "
-                         "encryption_context_equals are given", "one of the two")
+            self._report(
+                (*rel, "constraints"),
+                "both encryption_context_subset and encryption_context_equals are given",
+                "one of the two",
+            )
 
         def pairs(kind: str) -> tuple[tuple[str, str], ...] | None:
             context = raw.get(kind)
             if context is None:
                 return None
             problems: list[VariableProblem] = []
-            filled = substitute(context, values, path=(*rel, "constraints", kind),
-                                in_policy=False, problems=problems)
+            filled = substitute(
+                context,
+                values,
+                path=(*rel, "constraints", kind),
+                in_policy=False,
+                problems=problems,
+            )
             for p in problems:
                 self._report(p.path, p.message, p.allowed, at_key=p.in_key)
             return tuple(sorted(filled.items()))
@@ -458,8 +574,9 @@ class KeyBuilder:
         spec, usage, known = self._spec_usage()
         policy = self._policy()
         first_names: dict[str, int] = {}
-        grants = [self._grant(i, g, spec, usage, known, first_names)
-                  for i, g in self._items("grants")]
+        grants = [
+            self._grant(i, g, spec, usage, known, first_names) for i, g in self._items("grants")
+        ]
         lint = self._part("lint", {}).get("disable", [])
         description: str = self._part("description", "")
         multi_region: bool = self._part("multi_region", False)
@@ -479,9 +596,9 @@ class KeyBuilder:
             grants=tuple(sorted(grants, key=lambda g: g.name)),
             replicas=self._replicas(multi_region, description, tags, policy),
             bypass_policy_lockout_safety_check=self._part(
-                "bypass_policy_lockout_safety_check", False),
-            lint_disable=tuple(LintSuppression(rule=d["rule"], reason=d["reason"])
-                               for d in lint),
+                "bypass_policy_lockout_safety_check", False
+            ),
+            lint_disable=tuple(LintSuppression(rule=d["rule"], reason=d["reason"]) for d in lint),
             adopt=self._part("adopt", None),
             location=self.doc.locate_key(self.path),
             source_map=self.source_map,

@@ -101,8 +101,15 @@ class Document:
         loc = self.keys.get(path)
         return loc if loc is not None else self.locate(path)
 
-    def diagnostic(self, path: DocPath, message: str, allowed: str = "", *,
-                   at_key: bool = False, display_path: DocPath | None = None) -> Diagnostic:
+    def diagnostic(
+        self,
+        path: DocPath,
+        message: str,
+        allowed: str = "",
+        *,
+        at_key: bool = False,
+        display_path: DocPath | None = None,
+    ) -> Diagnostic:
         loc = self.locate_key(path) if at_key else self.locate(path)
         return Diagnostic(
             file=loc.file,
@@ -114,10 +121,12 @@ class Document:
         )
 
 
-def file_diagnostic(file: str, message: str, allowed: str = "", *, line: int = 1,
-                    column: int = 1) -> Diagnostic:
-    return Diagnostic(file=file, line=line, column=column, path="", message=message,
-                      allowed=allowed)
+def file_diagnostic(
+    file: str, message: str, allowed: str = "", *, line: int = 1, column: int = 1
+) -> Diagnostic:
+    return Diagnostic(
+        file=file, line=line, column=column, path="", message=message, allowed=allowed
+    )
 
 
 # ---- bytes -> text --------------------------------------------------------------------------
@@ -230,15 +239,15 @@ def _reason(exc: BaseException) -> str:
     return (exc.strerror if isinstance(exc, OSError) else None) or exc.__class__.__name__
 
 
-def read_text(file: str, fs_path: Path, *, kind: str = "manifest",
-              root: Path | None = None) -> str:
+def read_text(file: str, fs_path: Path, *, kind: str = "manifest", root: Path | None = None) -> str:
     """The file's text; a SourceError for anything that is not a readable, small UTF-8 text
     (inside `root`, when given: see `read_bytes`)."""
     try:
         data = read_bytes(fs_path, root=root)
     except Unreadable as exc:
-        raise SourceError(file_diagnostic(file, f"{kind} {exc.reason}", exc.allowed, line=0,
-                                          column=0)) from None
+        raise SourceError(
+            file_diagnostic(file, f"{kind} {exc.reason}", exc.allowed, line=0, column=0)
+        ) from None
     return decode_text(file, fs_path, data, kind=kind)
 
 
@@ -258,8 +267,13 @@ def decode_text(file: str, fs_path: Path, data: bytes, *, kind: str) -> str:
     if nul >= 0:
         line, column = _position(data, nul)
         raise SourceError(
-            file_diagnostic(file, f"{kind} is a binary file (it contains NUL bytes)",
-                            "UTF-8 text", line=line, column=column)
+            file_diagnostic(
+                file,
+                f"{kind} is a binary file (it contains NUL bytes)",
+                "UTF-8 text",
+                line=line,
+                column=column,
+            )
         )
     try:
         text = data.decode("utf-8")
@@ -362,34 +376,39 @@ def _compose_events(parser: Any, *, kind: str) -> Node | None:
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:
-                raise _ComposeError(event.start_mark, "invalid YAML: more than one document "
-                                    "in the file", "one YAML document per file")
+                raise _ComposeError(
+                    event.start_mark,
+                    "invalid YAML: more than one document in the file",
+                    "one YAML document per file",
+                )
         elif isinstance(event, yaml.AliasEvent):
             target = anchors.get(str(event.anchor))
             if target is None:
-                raise _ComposeError(event.start_mark,
-                                    f"invalid YAML: unknown alias *{event.anchor}")
+                raise _ComposeError(
+                    event.start_mark, f"invalid YAML: unknown alias *{event.anchor}"
+                )
             attach(target)
         elif isinstance(event, yaml.ScalarEvent):
             tag = event.tag
             if tag is None or tag == "!":
                 tag = resolver.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-            node: Node = ScalarNode(tag, event.value, _mark(event.start_mark),
-                                    _mark(event.end_mark), style=event.style)
+            node: Node = ScalarNode(
+                tag, event.value, _mark(event.start_mark), _mark(event.end_mark), style=event.style
+            )
             if event.anchor is not None:
                 anchors[event.anchor] = node
             attach(node)
         elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if len(open_nodes) >= MAX_DEPTH:
-                raise _ComposeError(event.start_mark, f"{kind} is nested too deeply",
-                                    f"at most {MAX_DEPTH} levels")
+                raise _ComposeError(
+                    event.start_mark, f"{kind} is nested too deeply", f"at most {MAX_DEPTH} levels"
+                )
             is_seq = isinstance(event, yaml.SequenceStartEvent)
             node_class = SequenceNode if is_seq else MappingNode
             tag = event.tag
             if tag is None or tag == "!":
                 tag = resolver.resolve(node_class, None, event.implicit)  # type: ignore[no-untyped-call]
-            node = node_class(tag, [], _mark(event.start_mark), None,
-                              flow_style=event.flow_style)
+            node = node_class(tag, [], _mark(event.start_mark), None, flow_style=event.flow_style)
             if event.anchor is not None:
                 anchors[event.anchor] = node
             attach(node)
@@ -451,11 +470,15 @@ def _parse_events(file: str, text: str, kind: str, consume: Callable[[Any], _T])
         if byte_positions:
             offset = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
         line, column = _offset_position(text, offset)
-        bad = (f"#x{exc.character:04x}" if isinstance(exc.character, int)
-               else repr(exc.character))
+        bad = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
         raise SourceError(
-            file_diagnostic(file, f"{kind} contains a control character ({bad})",
-                            "printable Unicode text", line=line, column=column)
+            file_diagnostic(
+                file,
+                f"{kind} contains a control character ({bad})",
+                "printable Unicode text",
+                line=line,
+                column=column,
+            )
         ) from None
     except _ComposeError as exc:
         loc = _location(file, exc.mark)
@@ -465,8 +488,7 @@ def _parse_events(file: str, text: str, kind: str, consume: Callable[[Any], _T])
     except yaml.MarkedYAMLError as exc:
         loc = _location(file, exc.problem_mark or exc.context_mark)
         raise SourceError(
-            file_diagnostic(file, _yaml_error_message(exc, text), line=loc.line,
-                            column=loc.column)
+            file_diagnostic(file, _yaml_error_message(exc, text), line=loc.line, column=loc.column)
         ) from None
     except yaml.YAMLError as exc:
         raise SourceError(file_diagnostic(file, f"invalid YAML: {exc}")) from None
@@ -487,8 +509,14 @@ class _Builder:
     def _problem(self, node: Node, path: DocPath, message: str, allowed: str = "") -> None:
         loc = _location(self.file, node.start_mark)
         self.problems.append(
-            Diagnostic(file=self.file, line=loc.line, column=loc.column,
-                       path=render_path(path), message=message, allowed=allowed)
+            Diagnostic(
+                file=self.file,
+                line=loc.line,
+                column=loc.column,
+                path=render_path(path),
+                message=message,
+                allowed=allowed,
+            )
         )
 
     def build(self, node: Node, path: DocPath) -> Any:
@@ -496,23 +524,35 @@ class _Builder:
         if self._count > MAX_NODES:
             loc = _location(self.file, node.start_mark)
             raise SourceError(
-                file_diagnostic(self.file, "YAML aliases expand to too many values",
-                                f"at most {MAX_NODES} values after expanding anchors",
-                                line=loc.line, column=loc.column)
+                file_diagnostic(
+                    self.file,
+                    "YAML aliases expand to too many values",
+                    f"at most {MAX_NODES} values after expanding anchors",
+                    line=loc.line,
+                    column=loc.column,
+                )
             )
         if len(path) > MAX_DEPTH:
             loc = _location(self.file, node.start_mark)
             raise SourceError(
-                file_diagnostic(self.file, "document is nested too deeply (through aliases)",
-                                f"at most {MAX_DEPTH} levels", line=loc.line,
-                                column=loc.column)
+                file_diagnostic(
+                    self.file,
+                    "document is nested too deeply (through aliases)",
+                    f"at most {MAX_DEPTH} levels",
+                    line=loc.line,
+                    column=loc.column,
+                )
             )
         if id(node) in self._active:
             loc = _location(self.file, node.start_mark)
             raise SourceError(
-                file_diagnostic(self.file, "YAML alias refers to itself",
-                                "aliases of complete, non-recursive values",
-                                line=loc.line, column=loc.column)
+                file_diagnostic(
+                    self.file,
+                    "YAML alias refers to itself",
+                    "aliases of complete, non-recursive values",
+                    line=loc.line,
+                    column=loc.column,
+                )
             )
         if self._record:
             self.values[path] = _location(self.file, node.start_mark)
@@ -524,8 +564,12 @@ class _Builder:
                 return self._mapping(node, path)
             if isinstance(node, SequenceNode):
                 if node.tag != _SEQ:
-                    self._problem(node, path, f"unsupported YAML tag {_tag_text(node.tag)}",
-                                  "plain YAML lists")
+                    self._problem(
+                        node,
+                        path,
+                        f"unsupported YAML tag {_tag_text(node.tag)}",
+                        "plain YAML lists",
+                    )
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         finally:
             self._active.discard(id(node))
@@ -535,26 +579,39 @@ class _Builder:
     def _scalar(self, node: ScalarNode, path: DocPath) -> Any:
         if node.tag not in _SCALAR_TAGS:
             if node.tag == "tag:yaml.org,2002:merge":
-                self._problem(node, path, "YAML merge keys (<<) are not supported",
-                              "write the fields out, or use defaults")
+                self._problem(
+                    node,
+                    path,
+                    "YAML merge keys (<<) are not supported",
+                    "write the fields out, or use defaults",
+                )
             else:
-                self._problem(node, path, f"unsupported YAML tag {_tag_text(node.tag)}",
-                              "strings, numbers, booleans, null, mappings and lists")
+                self._problem(
+                    node,
+                    path,
+                    f"unsupported YAML tag {_tag_text(node.tag)}",
+                    "strings, numbers, booleans, null, mappings and lists",
+                )
             return node.value
         constructor = yaml.SafeLoader.yaml_constructors[node.tag]
         return constructor(_SCALAR_CONSTRUCTOR, node)
 
     def _mapping(self, node: MappingNode, path: DocPath) -> dict[str, Any]:
         if node.tag != _MAP:
-            self._problem(node, path, f"unsupported YAML tag {_tag_text(node.tag)}",
-                          "plain YAML mappings")
+            self._problem(
+                node, path, f"unsupported YAML tag {_tag_text(node.tag)}", "plain YAML mappings"
+            )
         out: dict[str, Any] = {}
         first_seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                 if isinstance(key_node, ScalarNode):
-                    self._problem(key_node, path, "YAML merge keys (<<) are not supported",
-                                  "write the fields out, or use defaults")
+                    self._problem(
+                        key_node,
+                        path,
+                        "YAML merge keys (<<) are not supported",
+                        "write the fields out, or use defaults",
+                    )
                 else:
                     self._problem(key_node, path, "a mapping key must be a plain string")
                 continue
@@ -581,7 +638,6 @@ class _ScalarConstructor(yaml.constructor.SafeConstructor):
 
 
 _SCALAR_CONSTRUCTOR = _ScalarConstructor()
-
 
 
 def _location_maker() -> Callable[[str, int, int], Location]:
@@ -688,12 +744,14 @@ def _fast_events(file: str, parser: Any, kind: str) -> Document:
                     value = constructed[cache_key]
                 else:
                     value = constructors[tag](
-                        _SCALAR_CONSTRUCTOR, ScalarNode(tag, text_value, mark, mark))
+                        _SCALAR_CONSTRUCTOR, ScalarNode(tag, text_value, mark, mark)
+                    )
                     constructed[cache_key] = value
             if in_mapping:
                 container[entry[-1]] = value  # type: ignore[index]
                 values[entry] = new_location(  # type: ignore[index]
-                    file, mark.line + 1, mark.column + 1)
+                    file, mark.line + 1, mark.column + 1
+                )
                 entry = None
             elif container is not None:
                 item_path: DocPath = (*path, len(container))
@@ -704,8 +762,9 @@ def _fast_events(file: str, parser: Any, kind: str) -> Document:
                 values[()] = new_location(file, mark.line + 1, mark.column + 1)
         elif event_type is mapping_start or event_type is sequence_start:
             if len(stack) >= MAX_DEPTH:
-                raise _ComposeError(event.start_mark, f"{kind} is nested too deeply",
-                                    f"at most {MAX_DEPTH} levels")
+                raise _ComposeError(
+                    event.start_mark, f"{kind} is nested too deeply", f"at most {MAX_DEPTH} levels"
+                )
             if event.anchor is not None:
                 raise _NotPlain
             tag = event.tag
@@ -739,8 +798,11 @@ def _fast_events(file: str, parser: Any, kind: str) -> Document:
         elif event_type is yaml.DocumentStartEvent:
             documents += 1
             if documents > 1:
-                raise _ComposeError(event.start_mark, "invalid YAML: more than one document "
-                                    "in the file", "one YAML document per file")
+                raise _ComposeError(
+                    event.start_mark,
+                    "invalid YAML: more than one document in the file",
+                    "one YAML document per file",
+                )
         elif event_type is yaml.StreamEndEvent:
             break
 
@@ -805,8 +867,9 @@ def parse_json(
         value = json.loads(text, object_pairs_hook=pairs, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise SourceError(
-            file_diagnostic(file, f"{kind} is not valid JSON: {exc.msg}", line=exc.lineno,
-                            column=exc.colno)
+            file_diagnostic(
+                file, f"{kind} is not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno
+            )
         ) from None
     except ValueError as exc:
         raise SourceError(file_diagnostic(file, f"{kind} is not valid JSON: {exc}")) from None

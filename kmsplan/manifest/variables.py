@@ -64,8 +64,7 @@ def substitute_text(
         if is_iam_policy_variable(name):
             if in_policy:
                 return match.group(0)
-            problems.append(f"{match.group(0)} is an IAM policy variable, which grants do not "
-                            "take")
+            problems.append(f"{match.group(0)} is an IAM policy variable, which grants do not take")
             return match.group(0)
         problems.append(f"unknown variable {match.group(0)}")
         return match.group(0)
@@ -82,15 +81,20 @@ def _references(text: str) -> tuple[tuple[str, ...], bool]:
     return tuple(_REFERENCE.findall(text)), "${" in _REFERENCE.sub("", text)
 
 
-def substitute(value: Any, values: Mapping[str, str], *, path: DocPath, in_policy: bool,
-               problems: list[VariableProblem]) -> Any:
+def substitute(
+    value: Any,
+    values: Mapping[str, str],
+    *,
+    path: DocPath,
+    in_policy: bool,
+    problems: list[VariableProblem],
+) -> Any:
     """Substitute in every string of a JSON-shaped value, mapping keys included."""
     if isinstance(value, str):
         if "${" not in value:
             return value
         text, found = substitute_text(value, values, in_policy=in_policy)
-        problems.extend(VariableProblem(path=path, message=m, allowed=ALLOWED_TEXT)
-                        for m in found)
+        problems.extend(VariableProblem(path=path, message=m, allowed=ALLOWED_TEXT) for m in found)
         return text
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -98,18 +102,27 @@ def substitute(value: Any, values: Mapping[str, str], *, path: DocPath, in_polic
             new_key = k
             if "${" in k:
                 new_key, found = substitute_text(k, values, in_policy=in_policy)
-                problems.extend(VariableProblem(path=(*path, k), message=f"in a field name: "
-                                                f"{m}", allowed=ALLOWED_TEXT, in_key=True)
-                                for m in found)
+                problems.extend(
+                    VariableProblem(
+                        path=(*path, k),
+                        message=f"in a field name: {m}",
+                        allowed=ALLOWED_TEXT,
+                        in_key=True,
+                    )
+                    for m in found
+                )
             if isinstance(v, str) and "${" not in v:
                 out[new_key] = v
             else:
-                out[new_key] = substitute(v, values, path=(*path, k), in_policy=in_policy,
-                                          problems=problems)
+                out[new_key] = substitute(
+                    v, values, path=(*path, k), in_policy=in_policy, problems=problems
+                )
         return out
     if isinstance(value, list):
-        return [substitute(item, values, path=(*path, i), in_policy=in_policy,
-                           problems=problems) for i, item in enumerate(value)]
+        return [
+            substitute(item, values, path=(*path, i), in_policy=in_policy, problems=problems)
+            for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -125,8 +138,9 @@ def _fill_json(value: Any, fill: Callable[[str], str]) -> Any:
         out: dict[Any, Any] | None = None
         for k, v in value.items():
             if isinstance(k, str) and "${" in k:  # rare: rebuild, keeping the order
-                return {_fill_json(name, fill): _fill_json(item, fill)
-                        for name, item in value.items()}
+                return {
+                    _fill_json(name, fill): _fill_json(item, fill) for name, item in value.items()
+                }
             new = _fill_json(v, fill) if not isinstance(v, str) else fill(v) if "${" in v else v
             if new is not v:
                 if out is None:
@@ -145,8 +159,9 @@ def _fill_json(value: Any, fill: Callable[[str], str]) -> Any:
     return value
 
 
-def _pairs(pairs: tuple[tuple[str, str], ...] | None,
-           fill: Callable[[str], str]) -> tuple[tuple[str, str], ...] | None:
+def _pairs(
+    pairs: tuple[tuple[str, str], ...] | None, fill: Callable[[str], str]
+) -> tuple[tuple[str, str], ...] | None:
     """Encryption-context pairs filled and sorted; `pairs` itself when that changes nothing."""
     if pairs is None:
         return None
@@ -160,17 +175,24 @@ def _resolve_grant(grant: Grant, fill: Callable[[str], str]) -> Grant:
     if constraints is not None:
         subset = _pairs(constraints.encryption_context_subset, fill)
         equals = _pairs(constraints.encryption_context_equals, fill)
-        if (subset is not constraints.encryption_context_subset
-                or equals is not constraints.encryption_context_equals):
-            constraints = GrantConstraints(encryption_context_subset=subset,
-                                           encryption_context_equals=equals)
+        if (
+            subset is not constraints.encryption_context_subset
+            or equals is not constraints.encryption_context_equals
+        ):
+            constraints = GrantConstraints(
+                encryption_context_subset=subset, encryption_context_equals=equals
+            )
     grantee = fill(grant.grantee)
     retiring = None if grant.retiring_principal is None else fill(grant.retiring_principal)
-    if (grantee is grant.grantee and retiring is grant.retiring_principal
-            and constraints is grant.constraints):
+    if (
+        grantee is grant.grantee
+        and retiring is grant.retiring_principal
+        and constraints is grant.constraints
+    ):
         return grant
-    return dataclasses.replace(grant, grantee=grantee, retiring_principal=retiring,
-                               constraints=constraints)
+    return dataclasses.replace(
+        grant, grantee=grantee, retiring_principal=retiring, constraints=constraints
+    )
 
 
 def resolve_variables(stack: Stack, *, account_id: str, region: str) -> Stack:
@@ -212,20 +234,23 @@ def _filler(account_id: str, region: str) -> Callable[[str], str]:
     return fill
 
 
-def _resolve_key(key: Key, fill: Callable[[str], str],
-                 fillers: Mapping[str, Callable[[str], str]]) -> Key:
+def _resolve_key(
+    key: Key, fill: Callable[[str], str], fillers: Mapping[str, Callable[[str], str]]
+) -> Key:
     """`key` with its variables filled; `key` itself when its policy, grants and replicas'
     policies hold none."""
     policy = None if key.policy is None else _fill_json(key.policy, fill)
     grants = tuple(_resolve_grant(grant, fill) for grant in key.grants)
     replicas = tuple(
-        r if r.policy is None else dataclasses.replace(
-            r, policy=_fill_json(r.policy, fillers[r.region]))
+        r
+        if r.policy is None
+        else dataclasses.replace(r, policy=_fill_json(r.policy, fillers[r.region]))
         for r in key.replicas
     )
     unchanged_grants = all(new is old for new, old in zip(grants, key.grants, strict=True))
     unchanged_replicas = all(
-        new.policy is old.policy for new, old in zip(replicas, key.replicas, strict=True))
+        new.policy is old.policy for new, old in zip(replicas, key.replicas, strict=True)
+    )
     if policy is key.policy and unchanged_grants and unchanged_replicas:
         return key
     if unchanged_replicas:

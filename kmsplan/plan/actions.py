@@ -159,7 +159,9 @@ _SPECIAL_WORDS: Mapping[tuple[Action, Resource, Step | None], Words] = {
         headline="will be disabled", word="disable", starting="disabling", finished="disabled"
     ),
     (Action.CREATE, Resource.REPLICA, None): Words(
-        headline="will be replicated", word="replicate", starting="replicating",
+        headline="will be replicated",
+        word="replicate",
+        starting="replicating",
         finished="replicated",
     ),
     (Action.DELETE, Resource.REPLICA, None): Words(

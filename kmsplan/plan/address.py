@@ -92,7 +92,10 @@ class Address(str):
     @classmethod
     def of_replica(cls, key: str, region: str) -> Address:
         return cls(
-            f"replica.{key}.{region}", resource=Resource.REPLICA, name=region, key=key,
+            f"replica.{key}.{region}",
+            resource=Resource.REPLICA,
+            name=region,
+            key=key,
             region=region,
         )
 

@@ -652,8 +652,7 @@ def _outside_stack(
                         "uses that key"
                     ),
                     unblock=(
-                        "re-run with --allow-alias-takeover if the alias should move to "
-                        "this stack"
+                        "re-run with --allow-alias-takeover if the alias should move to this stack"
                     ),
                 )
             )

@@ -225,9 +225,7 @@ RULES: tuple[EdgeRule, ...] = (
         edges=_alias_moves_before_old_key_deletion,
     ),
     EdgeRule("key_before_its_replicas", shown=True, edges=_key_before_its_replicas),
-    EdgeRule(
-        "primary_region_before_the_key", shown=True, edges=_primary_region_before_the_key
-    ),
+    EdgeRule("primary_region_before_the_key", shown=True, edges=_primary_region_before_the_key),
     EdgeRule("replica_before_its_aliases", shown=True, edges=_replica_before_its_aliases),
     EdgeRule(
         "primary_deletion_after_its_replicas",
@@ -247,12 +245,12 @@ def reading_rank(change: Change) -> int:
     if change.address.step is not None:
         return 5
     if change.destructive:
-        return {
-            Resource.GRANT: 3, Resource.ALIAS: 4, Resource.KEY: 6, Resource.REPLICA: 6
-        }[change.resource]
-    return {
-        Resource.KEY: 0, Resource.REPLICA: 1, Resource.ALIAS: 1, Resource.GRANT: 2
-    }[change.resource]
+        return {Resource.GRANT: 3, Resource.ALIAS: 4, Resource.KEY: 6, Resource.REPLICA: 6}[
+            change.resource
+        ]
+    return {Resource.KEY: 0, Resource.REPLICA: 1, Resource.ALIAS: 1, Resource.GRANT: 2}[
+        change.resource
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -171,27 +171,38 @@ class _Replicas:
         live_enabled = False if restoring else have.enabled
         if restoring:
             calls.append(ApiCall(operation="CancelKeyDeletion", params={"KeyId": key_id}))
-            attributes.append(AttributeChange(
-                name="state", before=have.state.value if have.state else None,
-                after="Enabled" if want.enabled else "Disabled"))
+            attributes.append(
+                AttributeChange(
+                    name="state",
+                    before=have.state.value if have.state else None,
+                    after="Enabled" if want.enabled else "Disabled",
+                )
+            )
             reasons.append(because(Why.KEY_PENDING_DELETION))
         if want.enabled and not live_enabled:
             calls.append(ApiCall(operation="EnableKey", params={"KeyId": key_id}))
             if not restoring:
                 attributes.append(AttributeChange(name="enabled", before=False, after=True))
         if want.description != have.description:
-            attributes.append(AttributeChange(
-                name="description", before=have.description, after=want.description))
-            calls.append(ApiCall(operation="UpdateKeyDescription",
-                                 params={"KeyId": key_id, "Description": want.description}))
+            attributes.append(
+                AttributeChange(name="description", before=have.description, after=want.description)
+            )
+            calls.append(
+                ApiCall(
+                    operation="UpdateKeyDescription",
+                    params={"KeyId": key_id, "Description": want.description},
+                )
+            )
         policy_change = None
         if want.policy is not None and want.policy != have.policy:
             policy_change = _policy_change(want.policy, have.policy)
             if policy_change is not None:
-                attributes.append(AttributeChange(
-                    name="policy", before=have.policy, after=want.policy))
+                attributes.append(
+                    AttributeChange(name="policy", before=have.policy, after=want.policy)
+                )
                 params: dict[str, Any] = {
-                    "KeyId": key_id, "PolicyName": "default",
+                    "KeyId": key_id,
+                    "PolicyName": "default",
                     "Policy": compact_json(want.policy),
                 }
                 if self.bypass:
@@ -233,11 +244,18 @@ class _Replicas:
             attributes.append(AttributeChange(name=f"tags.{k}", before=live[k], after=None))
         calls = []
         if to_set:
-            calls.append(ApiCall(operation="TagResource",
-                                 params={"KeyId": self.key_id, "Tags": _tag_list(to_set)}))
+            calls.append(
+                ApiCall(
+                    operation="TagResource",
+                    params={"KeyId": self.key_id, "Tags": _tag_list(to_set)},
+                )
+            )
         if to_remove:
-            calls.append(ApiCall(operation="UntagResource",
-                                 params={"KeyId": self.key_id, "TagKeys": to_remove}))
+            calls.append(
+                ApiCall(
+                    operation="UntagResource", params={"KeyId": self.key_id, "TagKeys": to_remove}
+                )
+            )
         return calls
 
     def _undeclared(self, have: Replica, placement: Placement) -> list[Change]:
@@ -256,19 +274,31 @@ class _Replicas:
         window = recorded if recorded is not None else self.desired.default_window_days
         window_source = Why.WINDOW_RECORDED if recorded is not None else Why.WINDOW_DEFAULT
         changes = [self._delete_alias(alias, where, placement) for alias in have.aliases]
-        changes.append(Change(
-            address=Address.of_replica(self.name, where),
-            resource=Resource.REPLICA,
-            action=Action.DELETE,
-            key=self.name,
-            before={**replica_summary(have, tags=tags), "key_id": self.lv.key_id
-                    if self.lv else None},
-            calls=(ApiCall(operation="ScheduleKeyDeletion",
-                           params={"KeyId": self.key_id, "PendingWindowInDays": window}),),
-            reason=Reason((because(Why.REPLICA_UNDECLARED, region=where),
-                           because(window_source, days=window))),
-            placement=placement,
-        ))
+        changes.append(
+            Change(
+                address=Address.of_replica(self.name, where),
+                resource=Resource.REPLICA,
+                action=Action.DELETE,
+                key=self.name,
+                before={
+                    **replica_summary(have, tags=tags),
+                    "key_id": self.lv.key_id if self.lv else None,
+                },
+                calls=(
+                    ApiCall(
+                        operation="ScheduleKeyDeletion",
+                        params={"KeyId": self.key_id, "PendingWindowInDays": window},
+                    ),
+                ),
+                reason=Reason(
+                    (
+                        because(Why.REPLICA_UNDECLARED, region=where),
+                        because(window_source, days=window),
+                    )
+                ),
+                placement=placement,
+            )
+        )
         return changes
 
     # ---- aliases in the replica's Region ----
@@ -287,10 +317,13 @@ class _Replicas:
                     action=Action.CREATE,
                     key=self.name,
                     after={"target_key": self.name, "region": region},
-                    calls=(ApiCall(operation="CreateAlias",
-                                   params={"AliasName": alias, "TargetKeyId": self.key_id}),),
-                    reason=Reason.of(Why.DECLARED_ON,
-                                     key=Address.of_replica(self.name, region)),
+                    calls=(
+                        ApiCall(
+                            operation="CreateAlias",
+                            params={"AliasName": alias, "TargetKeyId": self.key_id},
+                        ),
+                    ),
+                    reason=Reason.of(Why.DECLARED_ON, key=Address.of_replica(self.name, region)),
                     placement=placement,
                 )
             elif self.lv is None or current != self.lv.key_id:
@@ -301,13 +334,21 @@ class _Replicas:
                     key=self.name,
                     before={"target_key_id": current, "target_key": None},
                     after={"target_key": self.name, "region": region},
-                    attributes=(AttributeChange(name="target_key", before=current,
-                                                after=self.name),),
-                    calls=(ApiCall(operation="UpdateAlias",
-                                   params={"AliasName": alias, "TargetKeyId": self.key_id}),),
-                    reason=Reason.of(Why.ALIAS_TAKEOVER, old_key_id=current,
-                                     stack=self.desired.name,
-                                     new=Address.of_replica(self.name, region)),
+                    attributes=(
+                        AttributeChange(name="target_key", before=current, after=self.name),
+                    ),
+                    calls=(
+                        ApiCall(
+                            operation="UpdateAlias",
+                            params={"AliasName": alias, "TargetKeyId": self.key_id},
+                        ),
+                    ),
+                    reason=Reason.of(
+                        Why.ALIAS_TAKEOVER,
+                        old_key_id=current,
+                        stack=self.desired.name,
+                        new=Address.of_replica(self.name, region),
+                    ),
                     placement=placement,
                 )
         for alias in have.aliases if have is not None else ():
@@ -320,11 +361,9 @@ class _Replicas:
             resource=Resource.ALIAS,
             action=Action.DELETE,
             key=self.name,
-            before={"target_key_id": self.lv.key_id if self.lv else None,
-                    "target_key": self.name},
+            before={"target_key_id": self.lv.key_id if self.lv else None, "target_key": self.name},
             calls=(ApiCall(operation="DeleteAlias", params={"AliasName": alias}),),
-            reason=Reason.of(Why.NO_LONGER_DECLARED_ON,
-                             key=Address.of_replica(self.name, region)),
+            reason=Reason.of(Why.NO_LONGER_DECLARED_ON, key=Address.of_replica(self.name, region)),
             placement=placement,
         )
 
@@ -339,8 +378,9 @@ def _policy_change(
     if have is None:
         return policy_diff(None, want)
     try:
-        if policy_lib.equivalent(dict(want), dict(have)) and \
-                not policy_lib.differs_only_in_labels(dict(want), dict(have)):
+        if policy_lib.equivalent(dict(want), dict(have)) and not policy_lib.differs_only_in_labels(
+            dict(want), dict(have)
+        ):
             return None
     except PolicyError:
         return policy_diff(None, want)

@@ -83,9 +83,7 @@ def attribute_rows(change: Change, skip: frozenset[str] = frozenset()) -> list[R
         rows = [Row("+", name, None, v) for name, v in _worth_a_line(change.after, skip)]
     elif change.action is Action.DELETE:
         rows = [Row("-", name, v, None) for name, v in _worth_a_line(change.before, skip)]
-    rows += [
-        Row("~", a.name, a.before, a.after) for a in change.attributes if a.name not in skip
-    ]
+    rows += [Row("~", a.name, a.before, a.after) for a in change.attributes if a.name not in skip]
     return rows
 
 

@@ -86,9 +86,7 @@ def _result(f: Finding, rule_index: int, base_dir: str | None) -> dict[str, Any]
         }
     result["locations"] = [location]
     if f.suppressed:
-        result["suppressions"] = [
-            {"kind": "inSource", "justification": f.suppression_reason or ""}
-        ]
+        result["suppressions"] = [{"kind": "inSource", "justification": f.suppression_reason or ""}]
     return result
 
 

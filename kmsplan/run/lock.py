@@ -111,9 +111,7 @@ def open_store(
 
 
 @contextlib.contextmanager
-def stack_lock(
-    stack: str, placement: Placement, lock: StackLock | None = None
-) -> Iterator[None]:
+def stack_lock(stack: str, placement: Placement, lock: StackLock | None = None) -> Iterator[None]:
     """Hold `lock` for `stack` in `placement` for the duration of the block (no lock: a
     no-op). Raises LockError, naming the holder, when another run holds it past the
     timeout."""

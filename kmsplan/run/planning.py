@@ -82,9 +82,7 @@ def principals_to_check(desired: Stack, account_id: str) -> list[str]:
             with contextlib.suppress(PolicyError):
                 found |= same_account_iam_principals(key.policy, account_id)
         for g in key.grants:
-            found.update(
-                same_account_iam(p, account_id) for p in (g.grantee, g.retiring_principal)
-            )
+            found.update(same_account_iam(p, account_id) for p in (g.grantee, g.retiring_principal))
     found.discard("")
     return sorted(found)
 

@@ -99,9 +99,7 @@ def check_fresh(path: str, plan: Plan, live: LiveState) -> None:
         )
 
 
-def regate(
-    plan: Plan, live: LiveState, gate: GateOptions, *, now: datetime | None = None
-) -> Plan:
+def regate(plan: Plan, live: LiveState, gate: GateOptions, *, now: datetime | None = None) -> Plan:
     """The plan with the gate's verdicts of now (`live`, apply's flags `gate`) in place of the
     file's, and apply's flags as the plan's."""
     changes = safety_gate.recheck(

@@ -160,9 +160,7 @@ def open_loaded(
     pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}")
     identity = pool.connect(desired.region or aws.region)
     check_account(desired.account, identity, intent=intent)
-    held = lock_for(
-        lock, desired.lock, caller_arn=identity.caller_arn, aws=aws, role=desired.role
-    )
+    held = lock_for(lock, desired.lock, caller_arn=identity.caller_arn, aws=aws, role=desired.role)
     with stack_lock(desired.name, identity.home, held):
         yield StackRun(pool, identity, desired)
 

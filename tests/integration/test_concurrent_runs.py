@@ -83,8 +83,9 @@ class Terminal:
         self.seen = ""
 
     def start(self, processes: list[subprocess.Popen[bytes]], argv: list[str]) -> Any:
-        process = start(processes, argv, stdin=self.slave, stdout=self.slave,
-                        stderr=subprocess.PIPE)
+        process = start(
+            processes, argv, stdin=self.slave, stdout=self.slave, stderr=subprocess.PIPE
+        )
         os.close(self.slave)
         return process
 
@@ -121,9 +122,7 @@ def lock_url(kind: str, endpoint: str) -> str:
 
 
 def owned_keys(endpoint: str) -> dict[str, list[str]]:
-    return {
-        name: [k["KeyId"] for k in keys] for name, keys in stack_keys(endpoint, STACK).items()
-    }
+    return {name: [k["KeyId"] for k in keys] for name, keys in stack_keys(endpoint, STACK).items()}
 
 
 def pending_deletion(endpoint: str) -> list[str]:
@@ -141,8 +140,15 @@ def test_three_concurrent_applies_with_a_lock_take_turns_and_all_succeed(
 ) -> None:
     url = lock_url(kind, endpoint)
     path = manifest(tmp_path, lock=url)
-    argv = command(endpoint, "apply", str(path), "--auto-approve", "--no-color",
-                   "--lock-timeout", str(RUN_TIMEOUT))
+    argv = command(
+        endpoint,
+        "apply",
+        str(path),
+        "--auto-approve",
+        "--no-color",
+        "--lock-timeout",
+        str(RUN_TIMEOUT),
+    )
 
     runs = [start(processes, argv) for _ in range(3)]
     results = [finish(run) for run in runs]
@@ -165,8 +171,12 @@ def test_a_second_apply_is_refused_while_the_first_waits_at_its_prompt(
     first = terminal.start(processes, command(endpoint, "apply", str(path), "--no-color"))
     terminal.wait_for(PROMPT)
 
-    code, out, err = finish(start(processes, command(
-        endpoint, "apply", str(path), "--auto-approve", "--lock-timeout", "0")))
+    code, out, err = finish(
+        start(
+            processes,
+            command(endpoint, "apply", str(path), "--auto-approve", "--lock-timeout", "0"),
+        )
+    )
 
     assert code == 1
     assert out == ""
@@ -211,13 +221,16 @@ def test_a_killed_run_leaves_its_lock_and_force_unlock_removes_it(
     run.kill()  # SIGKILL: nothing runs after it
     run.wait(timeout=RUN_TIMEOUT)
     [left] = lock_objects(endpoint)
-    refused, _, err = finish(start(processes, command(endpoint, "apply", str(path),
-                                                      "--auto-approve")))
+    refused, _, err = finish(
+        start(processes, command(endpoint, "apply", str(path), "--auto-approve"))
+    )
     lock_id = err.split("lock id ", 1)[1].split(",", 1)[0]
-    unlocked, out, _ = finish(start(processes, command(endpoint, "force-unlock", lock_id,
-                                                       str(path), "--force")))
-    applied, _, _ = finish(start(processes, command(endpoint, "apply", str(path),
-                                                    "--auto-approve")))
+    unlocked, out, _ = finish(
+        start(processes, command(endpoint, "force-unlock", lock_id, str(path), "--force"))
+    )
+    applied, _, _ = finish(
+        start(processes, command(endpoint, "apply", str(path), "--auto-approve"))
+    )
 
     assert left.endswith(f"/{STACK}.lock")
     assert refused == 1 and f"(pid {run.pid}, " in err
@@ -236,8 +249,9 @@ def test_three_concurrent_applies_without_a_lock_then_one_more_end_clean(
     racing = [start(processes, argv) for _ in range(3)]
     raced = [finish(run) for run in racing]  # some may fail: an alias another run took
     final_code, final_out, final_err = finish(start(processes, argv))
-    again, again_out, _ = finish(start(processes, command(
-        endpoint, "plan", str(path), "--detailed-exitcode", "--no-color")))
+    again, again_out, _ = finish(
+        start(processes, command(endpoint, "plan", str(path), "--detailed-exitcode", "--no-color"))
+    )
 
     assert final_code == 0, (final_out, final_err, raced)
     keys = owned_keys(endpoint)

@@ -34,8 +34,10 @@ STS_ANSWER = b"""<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc
 
 # (body, content type) answered with HTTP 200.
 GARBAGE = {
-    "html-login-page": (b"<!DOCTYPE html><html><body><form>Sign in</form></body></html>",
-                        "text/html; charset=utf-8"),
+    "html-login-page": (
+        b"<!DOCTYPE html><html><body><form>Sign in</form></body></html>",
+        "text/html; charset=utf-8",
+    ),
     "empty-body": (b"", "application/x-amz-json-1.1"),
     # JSON, but without the list every AWS answer carries (it would read as "no keys").
     "empty-json-object": (b"{}", "application/x-amz-json-1.1"),
@@ -109,8 +111,9 @@ def assert_one_clear_line(code: int, out: str, err: str, endpoint: str) -> None:
     assert f"the endpoint {endpoint} did not answer like AWS (" in last, err
     assert last.endswith("; check --endpoint-url, AWS_ENDPOINT_URL* and any proxy in between")
     # Every line is kmsplan's own: warnings (tag discovery fell back to a scan) and the error.
-    assert all(line.startswith(("error: ", "tag discovery unavailable")) for line in
-               err.splitlines()), err
+    assert all(
+        line.startswith(("error: ", "tag discovery unavailable")) for line in err.splitlines()
+    ), err
 
 
 COMMANDS = {
@@ -123,15 +126,19 @@ COMMANDS = {
 @pytest.mark.parametrize("sts_answers", [False, True], ids=["all-garbage", "kms-garbage"])
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_commands_end_in_one_clear_line_on_garbage_answers(
-    garbage: tuple[str, _GarbageServer], manifest: Path, command: str, sts_answers: bool,
+    garbage: tuple[str, _GarbageServer],
+    manifest: Path,
+    command: str,
+    sts_answers: bool,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     endpoint, server = garbage
     server.sts_answers = sts_answers
     if command == "lint --live" and not sts_answers:
         # lint --live asks STS only for a manifest that pins an account.
-        manifest.write_text(MANIFEST.replace("keys:", 'account: "123456789012"\nkeys:'),
-                            encoding="utf-8")
+        manifest.write_text(
+            MANIFEST.replace("keys:", 'account: "123456789012"\nkeys:'), encoding="utf-8"
+        )
     args = [part.format(manifest=manifest) for part in COMMANDS[command]]
     code, out, err = run(capsys, *args, "--endpoint-url", endpoint)
     assert_one_clear_line(code, out, err, endpoint)
@@ -139,19 +146,25 @@ def test_commands_end_in_one_clear_line_on_garbage_answers(
 
 @pytest.mark.parametrize("sts_answers", [False, True], ids=["all-garbage", "kms-garbage"])
 def test_apply_of_a_saved_plan_ends_in_one_clear_line_on_garbage_answers(
-    garbage: tuple[str, _GarbageServer], endpoint: str, manifest: Path, tmp_path: Path,
-    sts_answers: bool, capsys: pytest.CaptureFixture[str],
+    garbage: tuple[str, _GarbageServer],
+    endpoint: str,
+    manifest: Path,
+    tmp_path: Path,
+    sts_answers: bool,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     saved = tmp_path / "plan.json"
-    code, _, err = run(capsys, "plan", str(manifest), "--out", str(saved),
-                       "--endpoint-url", endpoint)
+    code, _, err = run(
+        capsys, "plan", str(manifest), "--out", str(saved), "--endpoint-url", endpoint
+    )
     assert code == 0, err
     kms = make_kms_client(endpoint)
     before = kms.list_keys()["Keys"]
     garbage_endpoint, server = garbage
     server.sts_answers = sts_answers
-    code, out, err = run(capsys, "apply", "--plan", str(saved), "--auto-approve",
-                         "--endpoint-url", garbage_endpoint)
+    code, out, err = run(
+        capsys, "apply", "--plan", str(saved), "--auto-approve", "--endpoint-url", garbage_endpoint
+    )
     assert_one_clear_line(code, out, err, garbage_endpoint)
     assert kms.list_keys()["Keys"] == before == []
 
@@ -159,8 +172,9 @@ def test_apply_of_a_saved_plan_ends_in_one_clear_line_on_garbage_answers(
 def test_an_endpoint_url_with_a_bogus_path_is_one_clear_line(
     endpoint: str, manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "plan", str(manifest), "--endpoint-url",
-                         f"{endpoint}/no/such/path")
+    code, out, err = run(
+        capsys, "plan", str(manifest), "--endpoint-url", f"{endpoint}/no/such/path"
+    )
     assert code == 1
     assert out == ""
     assert "Traceback" not in err

@@ -46,8 +46,12 @@ def warning(key_id: str, name: str) -> str:
 
 @pytest.mark.parametrize(
     ("name", "shown"),
-    [("bad name!", '"bad name!"'), ("x" * 65, f'"{"x" * 65}"'), ("-a", '"-a"'),
-     ("a\nb", '"a\\nb"')],
+    [
+        ("bad name!", '"bad name!"'),
+        ("x" * 65, f'"{"x" * 65}"'),
+        ("-a", '"-a"'),
+        ("a\nb", '"a\\nb"'),
+    ],
     ids=["space", "too-long", "leading-dash", "newline"],
 )
 def test_the_reader_leaves_a_key_with_an_invalid_name_out_with_a_warning(
@@ -73,16 +77,39 @@ def test_a_key_with_an_invalid_name_blocks_no_plan_and_is_never_touched(
     # Even with every deletion flag, the key is not the stack's to delete.
     manifest.write_text(MANIFEST, encoding="utf-8")
     flags = ["--allow-delete", "--allow-delete-all", "--ignore-usage"]
-    code = main(["plan", str(manifest), "--format", "json", "--detailed-exitcode", *flags,
-                 "--endpoint-url", endpoint, "--region", REGION])
+    code = main(
+        [
+            "plan",
+            str(manifest),
+            "--format",
+            "json",
+            "--detailed-exitcode",
+            *flags,
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            REGION,
+        ]
+    )
     out, _ = capsys.readouterr()
     document = json.loads(out)
     assert code == 0
     assert document["changes"] == []
     assert document["warnings"] == [warning(bad, '"bad name!"')]
-    code = main(["apply", str(manifest), "--auto-approve", *flags, "--endpoint-url", endpoint,
-                 "--region", REGION])
+    code = main(
+        [
+            "apply",
+            str(manifest),
+            "--auto-approve",
+            *flags,
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            REGION,
+        ]
+    )
     assert code == 0
     assert kms.describe_key(KeyId=bad)["KeyMetadata"] == before
     assert {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=bad)["Tags"]}[
-        "kmsplan:key"] == "bad name!"
+        "kmsplan:key"
+    ] == "bad name!"

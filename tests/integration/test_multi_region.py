@@ -125,8 +125,10 @@ def test_an_unprotected_replica_is_deleted_through_the_gate(
     key_id = orders_key_id(endpoint)
     text = applied.read_text(encoding="utf-8")
     applied.write_text(
-        text.replace("    rotation: {enabled: true}\n",
-                     "    rotation: {enabled: true}\n    deletion: {protected: false}\n"),
+        text.replace(
+            "    rotation: {enabled: true}\n",
+            "    rotation: {enabled: true}\n    deletion: {protected: false}\n",
+        ),
         encoding="utf-8",
     )
     code, out, err = kmsplan(capsys, endpoint, "apply", str(applied), "--auto-approve")
@@ -137,7 +139,12 @@ def test_an_unprotected_replica_is_deleted_through_the_gate(
     code, _, err = kmsplan(capsys, endpoint, "apply", str(applied), "--auto-approve")
     assert code == 1 and "--allow-delete" in err
     code, out, err = kmsplan(
-        capsys, endpoint, "apply", str(applied), "--auto-approve", "--allow-delete",
+        capsys,
+        endpoint,
+        "apply",
+        str(applied),
+        "--auto-approve",
+        "--allow-delete",
         "--ignore-usage",
     )
 

@@ -63,8 +63,14 @@ def test_the_lock_is_held_from_before_the_live_read_until_after_the_last_write(
     manifest = write_manifest(tmp_path / "m.yaml", "shop", KEYS)
     code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest))
     assert code == 0, out + err
-    assert steps == [f"lock shop {ACCOUNT}/{REGION}", "read", "approve", "apply", "applied",
-                     "unlock"]
+    assert steps == [
+        f"lock shop {ACCOUNT}/{REGION}",
+        "read",
+        "approve",
+        "apply",
+        "applied",
+        "unlock",
+    ]
     assert list(stack_keys(endpoint, "shop")) == ["orders"]
 
 
@@ -84,8 +90,10 @@ def test_the_lock_is_released_when_the_run_is_refused_after_taking_it(
     monkeypatch.setattr(apply_command, "approve", refuse)
     manifest = write_manifest(tmp_path / "m.yaml", "shop", KEYS)
     code, _, err = kmsplan(capsys, endpoint, "apply", str(manifest))
-    assert (code, err) == (1, "error: apply cancelled: the answer was not 'yes'. Nothing was "
-                              "changed\n")
+    assert (code, err) == (
+        1,
+        "error: apply cancelled: the answer was not 'yes'. Nothing was changed\n",
+    )
     assert steps == [f"lock shop {ACCOUNT}/{REGION}", "read", "approve", "unlock"]
     assert stack_keys(endpoint, "shop") == {}
 
@@ -130,8 +138,7 @@ def test_lint_live_refuses_a_region_flag_that_contradicts_the_manifest(
     tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str], steps: list[str]
 ) -> None:
     manifest = write_manifest(tmp_path / "m.yaml", "shop", KEYS, region="eu-west-1")
-    code, out, err = kmsplan(capsys, endpoint, "lint", "--live", "--region", REGION,
-                             str(manifest))
+    code, out, err = kmsplan(capsys, endpoint, "lint", "--live", "--region", REGION, str(manifest))
     assert (code, out) == (1, "")
     assert err == (
         f"error: the manifests declare region eu-west-1 (region:), but --region is {REGION}; "
@@ -146,8 +153,9 @@ def test_lint_live_reads_the_region_the_manifest_declares(
 ) -> None:
     # The manifest's region: wins over the standard chain (AWS_DEFAULT_REGION is us-east-1).
     manifest = write_manifest(tmp_path / "m.yaml", "shop", KEYS, region="eu-west-1")
-    code, out, err = kmsplan(capsys, endpoint, "lint", "--live", "--fail-on", "never",
-                             str(manifest))
+    code, out, err = kmsplan(
+        capsys, endpoint, "lint", "--live", "--fail-on", "never", str(manifest)
+    )
     assert code == 0, out + err
     assert steps == [f"lock shop {ACCOUNT}/eu-west-1", "unlock"]
 

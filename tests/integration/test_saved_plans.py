@@ -52,8 +52,7 @@ class Shop:
         self.audit = key_id(endpoint, "shop", "audit")
         write_manifest(manifest, "shop", keys(with_orders=False))
         self.saved = tmp_path / "plan.json"
-        code, out, err = kmsplan(capsys, endpoint, "plan", str(manifest), "--out",
-                                 str(self.saved))
+        code, out, err = kmsplan(capsys, endpoint, "plan", str(manifest), "--out", str(self.saved))
         assert code == 0, err
         assert "blocked" in out
         self.before = self.kms_state()
@@ -80,8 +79,9 @@ class Shop:
         self.saved.write_text(json.dumps(document, indent=2), encoding="utf-8")
 
     def apply(self, *flags: str) -> tuple[int, str, str]:
-        return kmsplan(self.capsys, self.endpoint, "apply", "--plan", str(self.saved),
-                       "--auto-approve", *flags)
+        return kmsplan(
+            self.capsys, self.endpoint, "apply", "--plan", str(self.saved), "--auto-approve", *flags
+        )
 
 
 @pytest.fixture
@@ -117,8 +117,10 @@ def test_verdicts_and_flags_set_to_allowed_in_the_file_do_not_unblock_a_deletion
     code, out, err = shop.apply()
     assert code == 1
     assert err.startswith("error: refusing to apply: 1 change(s) blocked by the safety gate;")
-    assert "key.orders: scheduling a key deletion needs --allow-delete (to unblock: re-run " \
-           "with --allow-delete)" in err
+    assert (
+        "key.orders: scheduling a key deletion needs --allow-delete (to unblock: re-run "
+        "with --allow-delete)" in err
+    )
     assert "1 blocked" in out
     assert shop.kms_state() == shop.before
 
@@ -146,21 +148,44 @@ def _schedule_call(document: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _extra_change(shop: Shop, call: dict[str, Any], *, address: str = "key.audit",
-                  resource: str = "key") -> Callable[[dict[str, Any]], None]:
+def _extra_change(
+    shop: Shop, call: dict[str, Any], *, address: str = "key.audit", resource: str = "key"
+) -> Callable[[dict[str, Any]], None]:
     def edit(document: dict[str, Any]) -> None:
-        document["changes"].append({
-            "address": address, "resource": resource, "action": "update", "key": "audit",
-            "destructive": False, "gate": {"status": "allowed", "blocks": []}, "reason": "",
-            "before": None, "after": None, "attributes": [], "calls": [call],
-            "depends_on": [], "policy_diff": None,
-        })
+        document["changes"].append(
+            {
+                "address": address,
+                "resource": resource,
+                "action": "update",
+                "key": "audit",
+                "destructive": False,
+                "gate": {"status": "allowed", "blocks": []},
+                "reason": "",
+                "before": None,
+                "after": None,
+                "attributes": [],
+                "calls": [call],
+                "depends_on": [],
+                "policy_diff": None,
+            }
+        )
+
     return edit
 
 
-LOCKOUT = json.dumps({"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
-    "Action": "kms:Decrypt", "Resource": "*"}]})
+LOCKOUT = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            }
+        ],
+    }
+)
 
 
 def _cases(shop: Shop) -> dict[str, tuple[Callable[[dict[str, Any]], None], str]]:
@@ -169,52 +194,91 @@ def _cases(shop: Shop) -> dict[str, tuple[Callable[[dict[str, Any]], None], str]
 
     return {
         "deletion-moved-to-a-protected-key": (
-            key_id_to(shop.audit), "stale plan: live KMS changed since"),
+            key_id_to(shop.audit),
+            "stale plan: live KMS changed since",
+        ),
         "deletion-moved-outside-the-stack": (
             key_id_to(shop.foreign),
-            f"KeyId is key '{shop.foreign}', which is not a key of stack shop"),
+            f"KeyId is key '{shop.foreign}', which is not a key of stack shop",
+        ),
         "window-shortened": (
             lambda d: _schedule_call(d)["params"].update(PendingWindowInDays=1),
-            "pending window 1 days is outside 7-30"),
+            "pending window 1 days is outside 7-30",
+        ),
         "lockout-policy-added": (
-            _extra_change(shop, {"operation": "PutKeyPolicy", "params": {
-                "KeyId": shop.audit, "PolicyName": "default", "Policy": LOCKOUT}}),
-            "key.audit: PutKeyPolicy:"),
+            _extra_change(
+                shop,
+                {
+                    "operation": "PutKeyPolicy",
+                    "params": {"KeyId": shop.audit, "PolicyName": "default", "Policy": LOCKOUT},
+                },
+            ),
+            "key.audit: PutKeyPolicy:",
+        ),
         "lockout-check-bypassed": (
-            _extra_change(shop, {"operation": "PutKeyPolicy", "params": {
-                "KeyId": shop.audit, "PolicyName": "default", "Policy": LOCKOUT,
-                "BypassPolicyLockoutSafetyCheck": True}}),
-            "BypassPolicyLockoutSafetyCheck without --bypass-policy-lockout-safety-check"),
+            _extra_change(
+                shop,
+                {
+                    "operation": "PutKeyPolicy",
+                    "params": {
+                        "KeyId": shop.audit,
+                        "PolicyName": "default",
+                        "Policy": LOCKOUT,
+                        "BypassPolicyLockoutSafetyCheck": True,
+                    },
+                },
+            ),
+            "BypassPolicyLockoutSafetyCheck without --bypass-policy-lockout-safety-check",
+        ),
         "foreign-alias-deleted": (
-            _extra_change(shop, {"operation": "DeleteAlias",
-                                 "params": {"AliasName": "alias/foreign"}},
-                          address="alias.alias/foreign", resource="alias"),
-            "which is not a key of stack shop, and the change does not move it here"),
+            _extra_change(
+                shop,
+                {"operation": "DeleteAlias", "params": {"AliasName": "alias/foreign"}},
+                address="alias.alias/foreign",
+                resource="alias",
+            ),
+            "which is not a key of stack shop, and the change does not move it here",
+        ),
         "foreign-key-disabled": (
             _extra_change(shop, {"operation": "DisableKey", "params": {"KeyId": shop.foreign}}),
-            "which is not a key of stack shop"),
+            "which is not a key of stack shop",
+        ),
         "fingerprint-changed": (
             lambda d: d["fingerprint"].update({"key.orders.tags": "0" * 64}),
-            "stale plan: live KMS changed since"),
+            "stale plan: live KMS changed since",
+        ),
         "usage-left-out": (
-            lambda d: [d["fingerprint"].pop(a) for a in list(d["fingerprint"])
-                       if a.startswith("usage.")],
-            "stale plan: live KMS changed since"),
+            lambda d: [
+                d["fingerprint"].pop(a) for a in list(d["fingerprint"]) if a.startswith("usage.")
+            ],
+            "stale plan: live KMS changed since",
+        ),
         "other-stack": (lambda d: d.update(stack="other"), "stale plan: live KMS changed since"),
         "other-account": (
             lambda d: d.update(account_id="999999999999"),
             "the saved plan is for account 999999999999, but the credentials are for account "
-            "123456789012"),
-        "other-region": (lambda d: d.update(region="eu-west-1"),
-                         "stale plan: live KMS changed since"),
+            "123456789012",
+        ),
+        "other-region": (
+            lambda d: d.update(region="eu-west-1"),
+            "stale plan: live KMS changed since",
+        ),
     }
 
 
 CASES = [
-    "deletion-moved-to-a-protected-key", "deletion-moved-outside-the-stack", "window-shortened",
-    "lockout-policy-added", "lockout-check-bypassed", "foreign-alias-deleted",
-    "foreign-key-disabled", "fingerprint-changed", "usage-left-out", "other-stack",
-    "other-account", "other-region",
+    "deletion-moved-to-a-protected-key",
+    "deletion-moved-outside-the-stack",
+    "window-shortened",
+    "lockout-policy-added",
+    "lockout-check-bypassed",
+    "foreign-alias-deleted",
+    "foreign-key-disabled",
+    "fingerprint-changed",
+    "usage-left-out",
+    "other-stack",
+    "other-account",
+    "other-region",
 ]
 
 

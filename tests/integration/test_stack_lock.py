@@ -40,8 +40,9 @@ def store_for(url: str, endpoint: str) -> LockStore:
 
 
 def info(command: str = "apply") -> LockInfo:
-    return LockInfo.new(stack=STACK, who=f"arn:aws:iam::{ACCOUNT}:user/ci", command=command,
-                        now=NOW)
+    return LockInfo.new(
+        stack=STACK, who=f"arn:aws:iam::{ACCOUNT}:user/ci", command=command, now=NOW
+    )
 
 
 # ---- the stores ----------------------------------------------------------------------------
@@ -77,7 +78,14 @@ def test_the_s3_lock_is_one_object_per_account_region_and_stack(endpoint: str) -
     assert key == f"kmsplan/{ACCOUNT}/{REGION}/{STACK}.lock"
     body = client(endpoint, "s3").get_object(Bucket=BUCKET, Key=key)["Body"].read()
     assert set(json.loads(body)) == {
-        "id", "stack", "who", "host", "pid", "version", "command", "created"
+        "id",
+        "stack",
+        "who",
+        "host",
+        "pid",
+        "version",
+        "command",
+        "created",
     }
 
 
@@ -130,8 +138,15 @@ def test_a_held_lock_is_refused_at_once_with_timeout_0_naming_the_holder(
     time = FakeTime()
 
     with pytest.raises(LockError) as raised:
-        acquire(store, info(), timeout=0, on_wait=lambda _: None, clock=time.clock,
-                sleep=time.sleep, now=lambda: NOW + timedelta(minutes=3, seconds=12))
+        acquire(
+            store,
+            info(),
+            timeout=0,
+            on_wait=lambda _: None,
+            clock=time.clock,
+            sleep=time.sleep,
+            now=lambda: NOW + timedelta(minutes=3, seconds=12),
+        )
 
     message = str(raised.value)
     assert f"is held (--lock-timeout 0): lock id {holder.id}, held by {holder.who}" in message
@@ -150,8 +165,15 @@ def test_a_waiting_run_takes_the_lock_once_it_is_released(url: str, endpoint: st
     time.on_sleep = [lambda: None, lambda: store.delete(holder.id)]
     said: list[str] = []
 
-    acquire(store, waiter, timeout=60, on_wait=said.append, clock=time.clock, sleep=time.sleep,
-            now=lambda: NOW)
+    acquire(
+        store,
+        waiter,
+        timeout=60,
+        on_wait=said.append,
+        clock=time.clock,
+        sleep=time.sleep,
+        now=lambda: NOW,
+    )
 
     assert store.read() == waiter
     assert time.sleeps == [0.5, 1.0]  # polling backs off, bounded by MAX_POLL_SECONDS
@@ -170,8 +192,15 @@ def test_a_run_gives_up_after_its_timeout_and_says_how_long_it_waited(
     said: list[str] = []
 
     with pytest.raises(LockError, match=r"is held after waiting 30s: lock id "):
-        acquire(store, info(), timeout=30, on_wait=said.append, clock=time.clock,
-                sleep=time.sleep, now=lambda: NOW)
+        acquire(
+            store,
+            info(),
+            timeout=30,
+            on_wait=said.append,
+            clock=time.clock,
+            sleep=time.sleep,
+            now=lambda: NOW,
+        )
 
     assert sum(time.sleeps) == pytest.approx(30)
     assert max(time.sleeps) == 5.0
@@ -198,8 +227,9 @@ def test_apply_with_a_held_lock_is_refused_before_reading_and_changes_nothing(
 ) -> None:
     holder = hold_lock(url, endpoint)
 
-    code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                             "--lock", url)
+    code, out, err = kmsplan(
+        capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", url
+    )
 
     assert code == 1
     assert out == ""  # refused before the plan was made
@@ -216,8 +246,9 @@ def test_the_manifest_names_the_lock_and_lock_none_disables_it(
     hold_lock(url, endpoint)
 
     refused, _, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve")
-    applied, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                            "--lock", "none")
+    applied, _, _ = kmsplan(
+        capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", "none"
+    )
 
     assert refused == 1 and "is held" in err
     assert applied == 0
@@ -227,8 +258,7 @@ def test_the_manifest_names_the_lock_and_lock_none_disables_it(
 def test_a_successful_apply_leaves_no_lock(
     url: str, endpoint: str, manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                         "--lock", url)
+    code, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", url)
 
     assert code == 0
     assert list(stack_keys(endpoint, STACK)) == ["orders"]
@@ -253,11 +283,19 @@ def test_a_failed_change_releases_the_lock(
     manifest = write_manifest(
         tmp_path / "stack.yaml",
         STACK,
-        {"orders": {"grants": [{"name": "ghost", "grantee": "arn:aws:iam::123456789012:role/"
-                                "ghost", "operations": ["Decrypt"]}]}},
+        {
+            "orders": {
+                "grants": [
+                    {
+                        "name": "ghost",
+                        "grantee": "arn:aws:iam::123456789012:role/ghost",
+                        "operations": ["Decrypt"],
+                    }
+                ]
+            }
+        },
     )
-    code, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                         "--lock", url)
+    code, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", url)
 
     assert code == 1
     assert lock_objects(endpoint) == []
@@ -280,8 +318,7 @@ def test_an_exception_or_ctrl_c_during_apply_releases_the_lock(
 
     monkeypatch.setattr(run_session, "apply_plan", explode)
 
-    code, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                         "--lock", url)
+    code, _, _ = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", url)
 
     assert code == 1
     assert lock_objects(endpoint) == []
@@ -295,11 +332,13 @@ def test_plan_out_holds_the_lock_while_it_reads_and_plain_plan_does_not(
     saved = tmp_path / "plan.json"
 
     plain, _, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--lock", url)
-    refused, _, err = kmsplan(capsys, endpoint, "plan", str(manifest), "--lock", url,
-                              "--out", str(saved))
+    refused, _, err = kmsplan(
+        capsys, endpoint, "plan", str(manifest), "--lock", url, "--out", str(saved)
+    )
     store_for(url, endpoint).delete(holder.id)
-    saved_ok, _, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--lock", url,
-                             "--out", str(saved))
+    saved_ok, _, _ = kmsplan(
+        capsys, endpoint, "plan", str(manifest), "--lock", url, "--out", str(saved)
+    )
 
     assert plain == 0
     assert refused == 1 and f"lock id {holder.id}" in err
@@ -310,8 +349,9 @@ def test_plan_out_holds_the_lock_while_it_reads_and_plain_plan_does_not(
 def test_an_invalid_lock_url_is_refused_before_anything_is_read(
     endpoint: str, manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                             "--lock", "ftp://somewhere")
+    code, out, err = kmsplan(
+        capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", "ftp://somewhere"
+    )
 
     assert code == 1
     assert out == ""
@@ -346,13 +386,16 @@ def test_force_unlock_removes_the_lock_with_its_id_and_says_what_it_removed(
 ) -> None:
     holder = hold_lock(url, endpoint)
 
-    code, out, _ = kmsplan(capsys, endpoint, "force-unlock", holder.id, str(manifest),
-                           "--lock", url, "--force")
+    code, out, _ = kmsplan(
+        capsys, endpoint, "force-unlock", holder.id, str(manifest), "--lock", url, "--force"
+    )
 
     assert code == 0
-    assert f"Removed the stack lock {store_for(url, endpoint).where} (lock id {holder.id}, " \
-        f"held by {holder.who} on {holder.host}, pid {holder.pid}, apply, since " \
+    assert (
+        f"Removed the stack lock {store_for(url, endpoint).where} (lock id {holder.id}, "
+        f"held by {holder.who} on {holder.host}, pid {holder.pid}, apply, since "
         f"{holder.created})." in out
+    )
     assert lock_objects(endpoint) == []
 
 
@@ -361,8 +404,9 @@ def test_force_unlock_with_another_id_removes_nothing(
 ) -> None:
     holder = hold_lock(url, endpoint)
 
-    code, _, err = kmsplan(capsys, endpoint, "force-unlock", "not-the-id", str(manifest),
-                           "--lock", url, "--force")
+    code, _, err = kmsplan(
+        capsys, endpoint, "force-unlock", "not-the-id", str(manifest), "--lock", url, "--force"
+    )
 
     assert code == 1
     assert f"is held with another id: lock id {holder.id}" in err
@@ -375,8 +419,9 @@ def test_force_unlock_without_a_terminal_needs_force(
 ) -> None:
     holder = hold_lock(url, endpoint)
 
-    code, _, err = kmsplan(capsys, endpoint, "force-unlock", holder.id, str(manifest),
-                           "--lock", url)
+    code, _, err = kmsplan(
+        capsys, endpoint, "force-unlock", holder.id, str(manifest), "--lock", url
+    )
 
     assert code == 1
     assert "re-run with --force. Nothing was removed" in err
@@ -396,8 +441,9 @@ def test_force_unlock_asks_for_yes(
     monkeypatch.setattr(apply_command, "stdin_is_terminal", lambda: True)
     monkeypatch.setattr("sys.stdin", _Lines("no\n"))
 
-    code, _, err = kmsplan(capsys, endpoint, "force-unlock", holder.id, str(manifest),
-                           "--lock", url)
+    code, _, err = kmsplan(
+        capsys, endpoint, "force-unlock", holder.id, str(manifest), "--lock", url
+    )
 
     assert code == 1
     assert "force-unlock cancelled: the answer was not 'yes'. Nothing was removed" in err
@@ -407,8 +453,9 @@ def test_force_unlock_asks_for_yes(
 def test_force_unlock_of_a_free_lock_says_so(
     url: str, endpoint: str, manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = kmsplan(capsys, endpoint, "force-unlock", "some-id", str(manifest),
-                           "--lock", url, "--force")
+    code, _, err = kmsplan(
+        capsys, endpoint, "force-unlock", "some-id", str(manifest), "--lock", url, "--force"
+    )
 
     assert code == 1
     assert "is not held: nothing was removed" in err
@@ -443,11 +490,13 @@ def test_apply_of_a_saved_plan_takes_the_lock_given_with_lock(
     planned, _, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--out", str(saved))
     holder = hold_lock(url, endpoint)
 
-    refused, _, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved),
-                              "--auto-approve", "--lock", url)
+    refused, _, err = kmsplan(
+        capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve", "--lock", url
+    )
     store_for(url, endpoint).delete(holder.id)
-    applied, _, _ = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve",
-                            "--lock", url)
+    applied, _, _ = kmsplan(
+        capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve", "--lock", url
+    )
 
     assert planned == 0
     assert refused == 1 and f"lock id {holder.id}" in err
@@ -475,8 +524,9 @@ def test_a_lock_removed_while_the_run_held_it_is_reported_not_fatal(
 
     monkeypatch.setattr(run_session, "apply_plan", force_unlocked_meanwhile)
 
-    code, _, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve",
-                           "--lock", url)
+    code, _, err = kmsplan(
+        capsys, endpoint, "apply", str(manifest), "--auto-approve", "--lock", url
+    )
 
     assert code == 0
     assert f"warning: the stack lock {store.where} was no longer this run's (lock id " in err
@@ -485,7 +535,9 @@ def test_a_lock_removed_while_the_run_held_it_is_reported_not_fatal(
 
 
 def test_a_stack_with_a_role_takes_its_lock_as_that_role(
-    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    endpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from apply_support import create_role
@@ -494,8 +546,7 @@ def test_a_stack_with_a_role_takes_its_lock_as_that_role(
 
     url = make_bucket(endpoint)
     role = create_role(endpoint, "deployer")
-    manifest = write_manifest(tmp_path / "stack.yaml", STACK, {"orders": {}}, lock=url,
-                              role=role)
+    manifest = write_manifest(tmp_path / "stack.yaml", STACK, {"orders": {}}, lock=url, role=role)
     assumed: list[str] = []
     real_assume = aws_lock.assume
 

@@ -104,7 +104,8 @@ def test_a_key_another_run_created_first_is_kept_and_ours_released(
     assert aliases(endpoint)["alias/raced/orders"] == theirs
     assert grant_names(endpoint, theirs) == ["kmsplan/app"]
     [ours] = [
-        k["KeyId"] for k in client(endpoint).list_keys()["Keys"]
+        k["KeyId"]
+        for k in client(endpoint).list_keys()["Keys"]
         if tags_of(client(endpoint), k["KeyId"]).get("kmsplan:duplicate-of") == theirs
     ]
     assert "kmsplan:stack" not in tags_of(client(endpoint), ours)

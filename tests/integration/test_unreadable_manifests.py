@@ -43,14 +43,19 @@ def outside(path: Path) -> str:
     target.write_text(REFUNDS, encoding="utf-8")
     path.symlink_to(target)
     root = path.parent.resolve()
-    return (f"manifest leads outside the manifest folder {root}; refused, not read (files "
-            f"inside the manifest folder {root})")
+    return (
+        f"manifest leads outside the manifest folder {root}; refused, not read (files "
+        f"inside the manifest folder {root})"
+    )
 
 
 @pytest.mark.parametrize("breakage", [dangling, folder, outside], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_an_unreadable_manifest_stops_the_run_and_deletes_nothing(
-    endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str,
+    endpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
     breakage: Callable[[Path], str],
 ) -> None:
     manifests = tmp_path / "stack"

@@ -57,8 +57,9 @@ def test_kmsplan_debug_shows_the_traceback_too(
     assert err.splitlines()[-1].startswith("error: internal error (a bug in kmsplan ")
 
 
-def test_user_errors_are_not_called_bugs(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
+def test_user_errors_are_not_called_bugs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
     _, err = capsys.readouterr()
     assert err == f"{tmp_path / 'missing.yaml'}:0:0: error: no such file or folder\n"

@@ -16,8 +16,7 @@ def detect(key: Key, ctx: LintContext) -> Iterator[Violation]:
     yield Violation(
         path=f"keys.{key.name}.rotation.enabled",
         message=(
-            f"automatic rotation is disabled on {key.spec} key {key.name!r}, which KMS can "
-            "rotate"
+            f"automatic rotation is disabled on {key.spec} key {key.name!r}, which KMS can rotate"
         ),
     )
 

@@ -401,9 +401,7 @@ def test_a_new_keys_alias_does_not_wait_behind_every_other_key_create(kms: Any) 
     # the remaining CreateKey calls; otherwise a large apply runs the CreateKey and
     # CreateAlias quotas one after the other.
     keys = ["a", "b", "c", "d"]
-    the_plan = plan(
-        *(create_key(k) for k in keys), *(alias_create(f"alias/{k}", k) for k in keys)
-    )
+    the_plan = plan(*(create_key(k) for k in keys), *(alias_create(f"alias/{k}", k) for k in keys))
     result, events = run(the_plan, kms, parallelism=2)
     assert result.ok
     started = [e.change.address for e in events if e.kind is EventKind.STARTED]

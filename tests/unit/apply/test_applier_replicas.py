@@ -41,8 +41,13 @@ def replica_change(key_id: str = KEY_ID, *extra: Any) -> Change:
         action=Action.CREATE,
         key="orders",
         calls=(
-            call("ReplicateKey", KeyId=key_id, ReplicaRegion=EU, Description="orders",
-                 Tags=identity_tags("orders")),
+            call(
+                "ReplicateKey",
+                KeyId=key_id,
+                ReplicaRegion=EU,
+                Description="orders",
+                Tags=identity_tags("orders"),
+            ),
             *extra,
         ),
         placement=Placement(account_id=ACCOUNT, region=EU),
@@ -64,8 +69,12 @@ def run(
 ) -> tuple[ApplyResult, list[ApplyEvent]]:
     events: list[ApplyEvent] = []
     result = apply_plan(
-        the_plan, writers(home, regional), parallelism=1, limiter=None,
-        on_event=events.append, audit=None,
+        the_plan,
+        writers(home, regional),
+        parallelism=1,
+        limiter=None,
+        on_event=events.append,
+        audit=None,
         retry=RetryPolicy(sleep=sleeps, jitter=lambda: 1.0),
     )
     return result, events
@@ -79,10 +88,11 @@ def replica_metadata(state: str) -> dict[str, Any]:
             "MultiRegion": True,
             "MultiRegionConfiguration": {
                 "MultiRegionKeyType": "REPLICA",
-                "PrimaryKey": {"Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}",
-                               "Region": REGION},
-                "ReplicaKeys": [{"Arn": f"arn:aws:kms:{EU}:{ACCOUNT}:key/{KEY_ID}",
-                                 "Region": EU}],
+                "PrimaryKey": {
+                    "Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}",
+                    "Region": REGION,
+                },
+                "ReplicaKeys": [{"Arn": f"arn:aws:kms:{EU}:{ACCOUNT}:key/{KEY_ID}", "Region": EU}],
             },
         }
     }
@@ -152,8 +162,13 @@ def test_a_replica_that_stays_creating_fails_the_change_saying_so(
 
     events: list[ApplyEvent] = []
     result = apply_plan(
-        plan(replica_change()), writers(home, {EU: eu}), parallelism=1, limiter=None,
-        on_event=events.append, audit=None, retry=retry,
+        plan(replica_change()),
+        writers(home, {EU: eu}),
+        parallelism=1,
+        limiter=None,
+        on_event=events.append,
+        audit=None,
+        retry=retry,
     )
 
     (outcome,) = result.outcomes

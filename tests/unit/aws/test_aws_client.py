@@ -386,8 +386,10 @@ HINT = "check --endpoint-url, AWS_ENDPOINT_URL* and any proxy in between"
         (b'{"Keys": [', "not JSON, with HTTP 200"),
         (b"[]", "JSON that is not an object, HTTP 200"),
         (b"{}", "its answer has no Keys"),
-        (b'{"Keys": "none"}',
-         "AttributeError while reading its answer: 'str' object has no attribute 'get'"),
+        (
+            b'{"Keys": "none"}',
+            "AttributeError while reading its answer: 'str' object has no attribute 'get'",
+        ),
     ],
     ids=["html", "empty", "truncated", "array", "no-list", "not-a-list"],
 )
@@ -413,8 +415,11 @@ def test_an_operation_without_output_accepts_an_empty_or_null_answer() -> None:
     [
         (b"<html><body>Sign in</body></html>", "an HTML page with HTTP 200"),
         (b"<x/>", "KeyError while reading its answer: 'GetCallerIdentityResult'"),
-        (b'{"Account": "1"}', "Unable to parse response (not well-formed (invalid token): "
-                              "line 1, column 0), invalid XML received"),
+        (
+            b'{"Account": "1"}',
+            "Unable to parse response (not well-formed (invalid token): "
+            "line 1, column 0), invalid XML received",
+        ),
     ],
     ids=["html", "other-xml", "json"],
 )

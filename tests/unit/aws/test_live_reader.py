@@ -232,9 +232,7 @@ class StubByOperation:
         self._client.meta.events.unregister("before-call.*.*", self._answer)
 
 
-def stub_read(
-    clients: AwsClients, kms: StubByOperation, *, key_metadata: dict[str, Any]
-) -> None:
+def stub_read(clients: AwsClients, kms: StubByOperation, *, key_metadata: dict[str, Any]) -> None:
     """The KMS calls read_live makes for a stack with one key."""
     kms.add_response("list_aliases", {"Aliases": [], "Truncated": False}, {"Limit": 100})
     kms.add_response(

@@ -52,13 +52,16 @@ def test_the_option_overrides_the_manifest_and_none_disables_it() -> None:
 
 
 def test_a_lock_body_round_trips_and_a_foreign_body_still_reads() -> None:
-    info = LockInfo.new(stack="s", who="arn", command="apply",
-                        now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    info = LockInfo.new(
+        stack="s", who="arn", command="apply", now=datetime(2026, 1, 1, tzinfo=timezone.utc)
+    )
     assert LockInfo.from_json(info.to_json()) == info
     assert info.created == "2026-01-01T00:00:00+00:00"
     foreign = LockInfo.from_json('{"ID": "tf", "pid": "x"}')
     assert (foreign.id, foreign.pid, foreign.held_for(datetime.now(timezone.utc))) == (
-        "?", 0, "an unknown time"
+        "?",
+        0,
+        "an unknown time",
     )
     assert LockInfo.from_json("not json").id == "?"
 
@@ -74,11 +77,13 @@ def test_an_s3_conflict_between_two_conditional_writes_means_held() -> None:
 
     from kmsplan.aws.lock import S3LockStore
 
-    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
-                      aws_secret_access_key="x")
+    s3 = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     store = S3LockStore(s3, LockUrl.parse("s3://locks/p"), "p/1/us-east-1/s.lock")
-    info = LockInfo.new(stack="s", who="arn", command="apply",
-                        now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    info = LockInfo.new(
+        stack="s", who="arn", command="apply", now=datetime(2026, 1, 1, tzinfo=timezone.utc)
+    )
     with Stubber(s3) as stub:
         stub.add_client_error("put_object", "ConditionalRequestConflict", http_status_code=409)
         assert store.put(info) is False
@@ -113,12 +118,14 @@ def test_the_sigterm_handler_is_restored_when_the_lock_is_released(
     store = Store()
     monkeypatch.setattr(run_lock, "open_store", lambda *a, **k: store)
     before = signal.getsignal(signal.SIGTERM)
-    lock = run_lock.lock_for(LockOptions(url="s3://locks"), None, caller_arn="arn",
-                             aws=AwsSettings())
+    lock = run_lock.lock_for(
+        LockOptions(url="s3://locks"), None, caller_arn="arn", aws=AwsSettings()
+    )
     seen: list[object] = []
 
-    with pytest.raises(KeyboardInterrupt), run_lock.stack_lock(
-        "s", Placement(account_id="1", region="r"), lock
+    with (
+        pytest.raises(KeyboardInterrupt),
+        run_lock.stack_lock("s", Placement(account_id="1", region="r"), lock),
     ):
         seen.append(signal.getsignal(signal.SIGTERM))
         signal.raise_signal(signal.SIGTERM)

@@ -27,9 +27,7 @@ def test_text_report_lists_findings_and_fails_on_errors(capsys: pytest.CaptureFi
     )
 
 
-@pytest.mark.parametrize(
-    ("fail_on", "expected"), [("error", 0), ("warning", 1), ("never", 0)]
-)
+@pytest.mark.parametrize(("fail_on", "expected"), [("error", 0), ("warning", 1), ("never", 0)])
 def test_fail_on_sets_the_exit_code_for_warnings(
     fail_on: str, expected: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,9 +91,7 @@ def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
     }
 
 
-def test_sarif_report_written_to_a_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_sarif_report_written_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "lint.sarif"
     code = main(["lint", "--format", "sarif", "-o", str(out), "examples/bad"])
     assert code == 1

@@ -78,11 +78,9 @@ def test_workflow_posts_the_markdown_plan_uploads_sarif_and_applies_the_saved_pl
     # YAML 1.1 (PyYAML) reads the key `on` as the boolean true; GitHub reads it as "on".
     assert set(workflow[True]) == {"pull_request", "push"}
     runs = "\n".join(step.get("run", "") for step in _steps())
-    assert (
-        "kmsplan plan ${{ matrix.path }} --format markdown --detailed-exitcode > plan.md" in runs
-    )
+    assert "kmsplan plan ${{ matrix.path }} --format markdown --detailed-exitcode > plan.md" in runs
     assert "gh pr comment" in runs
-    assert "kmsplan lint \"$MANIFESTS\" --format sarif --output kmsplan.sarif" in runs
+    assert 'kmsplan lint "$MANIFESTS" --format sarif --output kmsplan.sarif' in runs
     assert "kmsplan apply --plan plan.kmsplan --auto-approve" in runs
     uses = [step.get("uses", "") for step in _steps()]
     assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses)

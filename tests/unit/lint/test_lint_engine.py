@@ -74,7 +74,6 @@ def test_suppression_of_one_rule_leaves_the_others_active() -> None:
     assert fails(findings, Severity.WARNING)
 
 
-
 def test_mistyped_suppression_is_reported_and_leaves_the_finding_it_meant_active() -> None:
     key = _key(
         deletion=Deletion(protected=False),
@@ -151,8 +150,9 @@ def test_finding_to_dict_has_the_documented_members() -> None:
         "suppressed": True,
         "suppression_reason": "retiring",
     }
-    unlocated = Finding(rule="KMS001", severity=Severity.ERROR, title="t", key="k", message="m",
-                        path="p")
+    unlocated = Finding(
+        rule="KMS001", severity=Severity.ERROR, title="t", key="k", message="m", path="p"
+    )
     assert finding_to_dict(unlocated)["location"] is None
 
 
@@ -210,8 +210,12 @@ def test_account_given_by_the_caller_wins_over_an_undeclared_account() -> None:
 
 def test_live_only_rule_runs_only_for_keys_with_a_live_policy() -> None:
     live = _policy(
-        {"Effect": "Allow", "Principal": {"AWS": "AROAEXAMPLEROLEID1234"},
-         "Action": "kms:Decrypt", "Resource": "*"}
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "AROAEXAMPLEROLEID1234"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
     )
     stack = _stack(_key("a"), _key("b"))
     assert lint_stack(stack) == []
@@ -219,8 +223,9 @@ def test_live_only_rule_runs_only_for_keys_with_a_live_policy() -> None:
 
 
 def test_keys_filter_lints_only_the_named_keys() -> None:
-    stack = _stack(_key("a", rotation=Rotation(enabled=False)),
-                   _key("b", rotation=Rotation(enabled=False)))
+    stack = _stack(
+        _key("a", rotation=Rotation(enabled=False)), _key("b", rotation=Rotation(enabled=False))
+    )
     assert _ids(lint_stack(stack, keys=["b"])) == [("KMS008", "b")]
 
 
@@ -277,14 +282,29 @@ def test_unconstrained_grant_is_reported_only_where_kms_accepts_constraints(
 def test_public_principal_with_a_condition_that_does_not_narrow_is_reported(
     condition: dict[str, Any],
 ) -> None:
-    policy = _policy({"Sid": "Public", "Effect": "Allow", "Principal": {"AWS": "*"},
-                      "Action": "kms:Decrypt", "Resource": "*", "Condition": condition})
+    policy = _policy(
+        {
+            "Sid": "Public",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": condition,
+        }
+    )
     assert _ids(lint_stack(_stack(_key(policy=policy)))) == [("KMS001", "k")]
 
 
 def test_lockout_is_reported_when_a_deny_takes_put_key_policy_from_everyone() -> None:
-    policy = _policy({"Sid": "NoPolicyChanges", "Effect": "Deny", "Principal": "*",
-                      "Action": "kms:PutKeyPolicy", "Resource": "*"})
+    policy = _policy(
+        {
+            "Sid": "NoPolicyChanges",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "kms:PutKeyPolicy",
+            "Resource": "*",
+        }
+    )
     assert _ids(lint_stack(_stack(_key(policy=policy)))) == [("KMS004", "k")]
 
 
@@ -292,8 +312,13 @@ def test_lockout_is_reported_when_the_only_administrator_is_conditional() -> Non
     policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*",
-             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+            }
         ],
     }
     assert _ids(lint_stack(_stack(_key(policy=policy)))) == [("KMS004", "k")]
@@ -308,15 +333,24 @@ def test_unparseable_policy_is_left_to_the_validator() -> None:
 
 
 def test_create_grant_through_a_pattern_is_reported() -> None:
-    policy = _policy({"Sid": "Admins", "Effect": "Allow",
-                      "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/admin"},
-                      "Action": ["kms:Create*", "kms:Describe*"], "Resource": "*"})
+    policy = _policy(
+        {
+            "Sid": "Admins",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/admin"},
+            "Action": ["kms:Create*", "kms:Describe*"],
+            "Resource": "*",
+        }
+    )
     assert _ids(lint_stack(_stack(_key(policy=policy)))) == [("KMS006", "k")]
 
 
 def test_grant_with_retire_grant_names_both_consequences() -> None:
-    grant = Grant(name="g", grantee=f"arn:aws:iam::{ACCOUNT}:role/g",
-                  operations=("CreateGrant", "Decrypt", "RetireGrant"))
+    grant = Grant(
+        name="g",
+        grantee=f"arn:aws:iam::{ACCOUNT}:role/g",
+        operations=("CreateGrant", "Decrypt", "RetireGrant"),
+    )
     findings = [f for f in lint_stack(_stack(_key(grants=(grant,)))) if f.rule == "KMS012"]
     assert [f.message for f in findings] == [
         f"grant 'g' to arn:aws:iam::{ACCOUNT}:role/g includes CreateGrant and RetireGrant: the "

@@ -45,11 +45,20 @@ def _create_live_key(endpoint: str, principal: str) -> str:
     policy = {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "Admin", "Effect": "Allow",
-             "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-             "Action": "kms:*", "Resource": ["*"]},
-            {"Sid": "AppUse", "Effect": "Allow", "Principal": {"AWS": principal},
-             "Action": "kms:Decrypt", "Resource": ["*"]},
+            {
+                "Sid": "Admin",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": ["*"],
+            },
+            {
+                "Sid": "AppUse",
+                "Effect": "Allow",
+                "Principal": {"AWS": principal},
+                "Action": "kms:Decrypt",
+                "Resource": ["*"],
+            },
         ],
     }
     key = kms.create_key(
@@ -69,14 +78,30 @@ def test_live_policy_naming_a_deleted_role_is_reported(
     _create_live_key(endpoint, "AROAEXAMPLEROLEID1234")
     manifest = tmp_path / "stack.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
-    code = main(["lint", "--live", "--fail-on", "warning", "--endpoint-url", endpoint,
-                 "--region", "us-east-1", "--format", "json", str(manifest)])
+    code = main(
+        [
+            "lint",
+            "--live",
+            "--fail-on",
+            "warning",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            "--format",
+            "json",
+            str(manifest),
+        ]
+    )
     assert code == 1
     document = json.loads(capsys.readouterr().out)
     assert [(f["rule"], f["key"], f["message"]) for f in document["findings"]] == [
-        ("KMS016", "app",
-         "the live policy of key 'app' names AROAEXAMPLEROLEID1234: IAM unique ids left behind "
-         "by deleted roles or users; those statements match nobody now"),
+        (
+            "KMS016",
+            "app",
+            "the live policy of key 'app' names AROAEXAMPLEROLEID1234: IAM unique ids left behind "
+            "by deleted roles or users; those statements match nobody now",
+        ),
     ]
 
 
@@ -86,8 +111,19 @@ def test_live_policy_with_existing_principals_has_no_finding(
     _create_live_key(endpoint, f"arn:aws:iam::{ACCOUNT}:role/app")
     manifest = tmp_path / "stack.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
-    code = main(["lint", "--live", "--fail-on", "warning", "--endpoint-url", endpoint,
-                 "--region", "us-east-1", str(manifest)])
+    code = main(
+        [
+            "lint",
+            "--live",
+            "--fail-on",
+            "warning",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            "us-east-1",
+            str(manifest),
+        ]
+    )
     assert (code, capsys.readouterr().out) == (0, "No findings.\n")
 
 
@@ -96,8 +132,9 @@ def test_live_run_against_another_account_is_refused(
 ) -> None:
     manifest = tmp_path / "stack.yaml"
     manifest.write_text(MANIFEST.replace('"123456789012"', '"999999999999"'), encoding="utf-8")
-    code = main(["lint", "--live", "--endpoint-url", endpoint, "--region", "us-east-1",
-                 str(manifest)])
+    code = main(
+        ["lint", "--live", "--endpoint-url", endpoint, "--region", "us-east-1", str(manifest)]
+    )
     captured = capsys.readouterr()
     assert (code, captured.out) == (1, "")
     assert captured.err == (

@@ -38,8 +38,7 @@ UNLOCATED = Finding(
 
 
 def _plan(*findings: Finding) -> Plan:
-    return Plan(stack="payments", account_id="111122223333", region="eu-west-1",
-                findings=findings)
+    return Plan(stack="payments", account_id="111122223333", region="eu-west-1", findings=findings)
 
 
 def _document(*findings: Finding) -> dict[str, Any]:
@@ -89,8 +88,11 @@ def test_finding_without_the_optional_members_reads_back() -> None:
     [
         ("severity", "fatal", "findings[0].severity: expected one of error, warning, info"),
         ("suppressed", "no", "findings[0].suppressed: expected true or false"),
-        ("location", {"file": "a.yaml", "line": "3", "column": 1},
-         "findings[0].location.line: expected an integer"),
+        (
+            "location",
+            {"file": "a.yaml", "line": "3", "column": 1},
+            "findings[0].location.line: expected an integer",
+        ),
         ("location", "a.yaml:3:1", "findings[0].location: expected an object"),
         ("suppression_reason", 7, "findings[0].suppression_reason: expected a string or null"),
         ("rule", None, "findings[0].rule: expected a string"),

@@ -68,8 +68,13 @@ def test_rule_that_raises_becomes_a_warning_and_the_other_rules_still_run(
     findings = lint_stack(load([str(manifest)]), rules=(FAILING_RULE, *registry.RULES))
     assert [(f.rule, f.key, f.severity, f.message) for f in findings] == [
         ("KMS000", "orders", Severity.WARNING, FAILED_MESSAGE),
-        ("KMS008", "refunds", Severity.WARNING,
-         "automatic rotation is disabled on SYMMETRIC_DEFAULT key 'refunds', which KMS can rotate"),
+        (
+            "KMS008",
+            "refunds",
+            Severity.WARNING,
+            "automatic rotation is disabled on SYMMETRIC_DEFAULT key 'refunds', which KMS can "
+            "rotate",
+        ),
     ]
     failed = findings[0]
     assert (failed.path, failed.location, failed.is_active) == (
@@ -144,8 +149,19 @@ def test_plan_goes_on_and_carries_the_failed_rule_as_a_finding(
 ) -> None:
     manifest = tmp_path / "stack.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
-    code = main(["plan", str(manifest), "--format", "json", "--detailed-exitcode",
-                 "--endpoint-url", endpoint, "--region", REGION])
+    code = main(
+        [
+            "plan",
+            str(manifest),
+            "--format",
+            "json",
+            "--detailed-exitcode",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            REGION,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2, captured.err
     document = json.loads(captured.out)

@@ -95,8 +95,9 @@ def test_results_point_at_the_offending_field_relative_to_the_base_dir(
     }
     assert location["logicalLocations"] == [
         {
-            "fullyQualifiedName":
-                "keys.public-principal-without-condition.policy.Statement[1].Principal",
+            "fullyQualifiedName": (
+                "keys.public-principal-without-condition.policy.Statement[1].Principal"
+            ),
             "kind": "member",
         }
     ]
@@ -125,6 +126,7 @@ def test_suppressed_finding_carries_an_in_source_suppression(bad_examples: dict[
 
 
 def test_fingerprints_are_unique_per_result(bad_examples: dict[str, Any]) -> None:
-    prints = [r["partialFingerprints"]["kmsplanFinding/v1"]
-              for r in bad_examples["runs"][0]["results"]]
+    prints = [
+        r["partialFingerprints"]["kmsplanFinding/v1"] for r in bad_examples["runs"][0]["results"]
+    ]
     assert len(prints) == len(set(prints)) == 19

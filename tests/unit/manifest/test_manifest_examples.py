@@ -20,13 +20,18 @@ STACKS = sorted(
 
 
 def test_the_examples_cover_the_documented_cases() -> None:
-    assert {"examples/minimal.yaml", "examples/payments", "examples/signing.yaml",
-            "examples/hmac.yaml"} <= set(STACKS)
+    assert {
+        "examples/minimal.yaml",
+        "examples/payments",
+        "examples/signing.yaml",
+        "examples/hmac.yaml",
+    } <= set(STACKS)
 
 
 @pytest.mark.parametrize("example", STACKS)
-def test_example_validates(example: str, capsys: pytest.CaptureFixture[str],
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_validates(
+    example: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     code = main(["validate", example])
     out, err = capsys.readouterr()

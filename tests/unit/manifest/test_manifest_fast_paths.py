@@ -67,17 +67,28 @@ def test_examples_parse_the_same_both_ways(path: Path) -> None:
     same_parse(path.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("text", [
-    "", "# only a comment\n", "---\n", "null\n", "plain\n", "[1, 2]\n",
-    "a: 1\nb: &x {c: 2}\nd: *x\n",            # aliases: the careful path expands them
-    "a: 1\na: 2\n",                           # duplicate key
-    "<<: {a: 1}\n", "? [a]\n: 1\n",           # merge key, a list as key
-    "a: !!binary aGk=\n", "a: !custom [1]\n",  # tags
-    "a: 2001-01-01\nb: 0x1F\nc: 1_000\nd: .inf\ne: ~\nf: Yes\ng: '1'\n",
-    "a: 1\n---\nb: 2\n",                      # two documents
-    "a: [\n", "a:\n\t- b\n",                  # syntax errors
-    "[" * 70 + "]" * 70 + "\n",               # too deep
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "# only a comment\n",
+        "---\n",
+        "null\n",
+        "plain\n",
+        "[1, 2]\n",
+        "a: 1\nb: &x {c: 2}\nd: *x\n",  # aliases: the careful path expands them
+        "a: 1\na: 2\n",  # duplicate key
+        "<<: {a: 1}\n",
+        "? [a]\n: 1\n",  # merge key, a list as key
+        "a: !!binary aGk=\n",
+        "a: !custom [1]\n",  # tags
+        "a: 2001-01-01\nb: 0x1F\nc: 1_000\nd: .inf\ne: ~\nf: Yes\ng: '1'\n",
+        "a: 1\n---\nb: 2\n",  # two documents
+        "a: [\n",
+        "a:\n\t- b\n",  # syntax errors
+        "[" * 70 + "]" * 70 + "\n",  # too deep
+    ],
+)
 def test_edge_cases_parse_the_same_both_ways(text: str) -> None:
     same_parse(text)
 
@@ -89,13 +100,39 @@ def test_random_yaml_parses_the_same_both_ways(text: str) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 3000) | st.floats(allow_nan=True)
-    | st.text(max_size=12) | st.sampled_from(["SYMMETRIC_DEFAULT", "alias/a", "Decrypt", "x"]),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["version", "stack", "keys", "k", "spec", "aliases",
-                                       "policy", "file", "Version", "Statement", "grants",
-                                       "name", "grantee", "operations", "tags", "x"]),
-                      children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 3000)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+    | st.sampled_from(["SYMMETRIC_DEFAULT", "alias/a", "Decrypt", "x"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "version",
+                    "stack",
+                    "keys",
+                    "k",
+                    "spec",
+                    "aliases",
+                    "policy",
+                    "file",
+                    "Version",
+                    "Statement",
+                    "grants",
+                    "name",
+                    "grantee",
+                    "operations",
+                    "tags",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
@@ -157,7 +194,9 @@ grants = st.fixed_dictionaries(
         "grantee": some_text,
         "operations": st.lists(
             st.sampled_from(DEFS["grant"]["properties"]["operations"]["items"]["enum"]),
-            min_size=1, max_size=3, unique=True,
+            min_size=1,
+            max_size=3,
+            unique=True,
         ),
     },
     optional={
@@ -168,12 +207,15 @@ grants = st.fixed_dictionaries(
         ),
     },
 )
-statements = st.dictionaries(st.sampled_from(["Sid", "Effect", "Action", "Resource"]),
-                             short_text, max_size=3)
+statements = st.dictionaries(
+    st.sampled_from(["Sid", "Effect", "Action", "Resource"]), short_text, max_size=3
+)
 policies = st.one_of(
     st.fixed_dictionaries(
-        {"Version": st.sampled_from(_enum(DEFS["policyDocument"], "Version")),
-         "Statement": st.lists(statements, max_size=2) | statements},
+        {
+            "Version": st.sampled_from(_enum(DEFS["policyDocument"], "Version")),
+            "Statement": st.lists(statements, max_size=2) | statements,
+        },
         optional={"Id": short_text},
     ),
     st.fixed_dictionaries({"file": some_text}),
@@ -186,16 +228,23 @@ keys = st.fixed_dictionaries(
         "usage": st.sampled_from(_enum(DEFS["key"], "usage")),
         "multi_region": st.booleans(),
         "enabled": st.booleans(),
-        "aliases": st.lists(st.from_regex(r"alias/[A-Za-z0-9/_-]{1,12}", fullmatch=True),
-                            max_size=3, unique=True),
+        "aliases": st.lists(
+            st.from_regex(r"alias/[A-Za-z0-9/_-]{1,12}", fullmatch=True), max_size=3, unique=True
+        ),
         "rotation": rotations,
         "deletion": deletions,
         "tags": tag_maps,
         "policy": policies,
         "grants": st.lists(grants, max_size=2),
         "bypass_policy_lockout_safety_check": st.booleans(),
-        "lint": st.fixed_dictionaries({}, optional={"disable": st.lists(
-            st.fixed_dictionaries({"rule": some_text, "reason": some_text}), max_size=2)}),
+        "lint": st.fixed_dictionaries(
+            {},
+            optional={
+                "disable": st.lists(
+                    st.fixed_dictionaries({"rule": some_text, "reason": some_text}), max_size=2
+                )
+            },
+        ),
     },
 )
 manifests = st.fixed_dictionaries(
@@ -225,8 +274,9 @@ def test_generated_manifests_take_the_fast_path_and_parse_the_same(
 ) -> None:
     # A written-out manifest has no anchors, tags or duplicate keys: the one-pass reader must
     # take it (else it saves nothing) and agree with the careful path on every node.
-    text = yaml.safe_dump(value, sort_keys=sort_keys, default_flow_style=flow_style,
-                          allow_unicode=True)
+    text = yaml.safe_dump(
+        value, sort_keys=sort_keys, default_flow_style=flow_style, allow_unicode=True
+    )
     assert takes_the_fast_path(text)
     same_parse(text)
     assert quick_parse(text)[0] == value
@@ -252,8 +302,12 @@ def _same_kind(value: Any) -> st.SearchStrategy[Any]:
     if isinstance(value, int):
         return st.sampled_from(BOUNDS) | st.integers(-5, 3000)
     enums = ["SYMMETRIC_DEFAULT", "HMAC_256", "SIGN_VERIFY", "Decrypt", "alias/a", "2012-10-17"]
-    return (st.sampled_from(enums) | st.from_regex(NAME, fullmatch=True) | short_text
-            | st.sampled_from(["", "x" * 257, "alias/aws/x", "a b"]))
+    return (
+        st.sampled_from(enums)
+        | st.from_regex(NAME, fullmatch=True)
+        | short_text
+        | st.sampled_from(["", "x" * 257, "alias/aws/x", "a b"])
+    )
 
 
 def _confusable(value: Any) -> list[Any]:
@@ -323,8 +377,24 @@ def _change_a_container(data: st.DataObject) -> dict[str, Any]:
     return doc
 
 
-ODD_VALUES = [None, True, False, 0, -1, 1.0, 7.5, 10**6, "", "1", "x" * 300, [], {}, ["x"],
-              {"x": 1}, float("nan")]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.0,
+    7.5,
+    10**6,
+    "",
+    "1",
+    "x" * 300,
+    [],
+    {},
+    ["x"],
+    {"x": 1},
+    float("nan"),
+]
 
 
 def test_the_quick_schema_check_judges_same_kind_edits_exactly_as_jsonschema() -> None:
@@ -399,9 +469,30 @@ def quick_policy_report(policy: dict[str, Any], placeholders: dict[str, str]) ->
     return [*found, oversize[0]]
 
 
-policy_text = st.lists(st.sampled_from(
-    ["a", " ", "\\", '"', "\t", "\n", "\x00", "\x1f", "\x7f", "\xff", "\u0100", "\u2028",
-     "${account_id}", "${region}", "${aws:username}", "${", "}"]), max_size=8).map("".join)
+policy_text = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            " ",
+            "\\",
+            '"',
+            "\t",
+            "\n",
+            "\x00",
+            "\x1f",
+            "\x7f",
+            "\xff",
+            "\u0100",
+            "\u2028",
+            "${account_id}",
+            "${region}",
+            "${aws:username}",
+            "${",
+            "}",
+        ]
+    ),
+    max_size=8,
+).map("".join)
 
 
 @SETTINGS
@@ -417,8 +508,7 @@ def test_policy_characters_and_size_are_judged_as_before(
     padding = "arn:aws:iam::${account_id}:root " * repeat
     policy = {"Version": "2012-10-17", "Statement": [statement], "Id": padding}
     placeholders = {"account_id": "123456789012", "region": region}
-    assert quick_policy_report(policy, placeholders) == careful_policy_report(policy,
-                                                                             placeholders)
+    assert quick_policy_report(policy, placeholders) == careful_policy_report(policy, placeholders)
 
 
 def test_a_policy_over_the_limit_only_once_filled_in_is_reported_with_the_filled_size() -> None:
@@ -428,8 +518,9 @@ def test_a_policy_over_the_limit_only_once_filled_in_is_reported_with_the_filled
     unfilled = policyshape.policy_size(policy)
     assert unfilled <= kmsspec.POLICY_MAX_BYTES
     messages: list[str] = []
-    policyshape.check_policy(policy, (), lambda at, m, a, k: messages.append(m),
-                             placeholders={"region": region})
+    policyshape.check_policy(
+        policy, (), lambda at, m, a, k: messages.append(m), placeholders={"region": region}
+    )
     filled = unfilled + count * (len(region) - len(reference))
     assert messages[-1:] == [f"policy is {filled} bytes as compact JSON"]
 

@@ -36,13 +36,16 @@ def errors(paths: list[str | Path]) -> list[str]:
 
 
 def with_policy(folder: Path, reference: str) -> Path:
-    return write(folder / "keys.yaml", f"""
+    return write(
+        folder / "keys.yaml",
+        f"""
         version: 1
         stack: s
         keys:
           a:
             policy: {{file: {reference}}}
-    """)
+    """,
+    )
 
 
 @pytest.fixture
@@ -60,8 +63,7 @@ def folder(tmp_path: Path) -> Path:
 def test_a_dangling_symlink_in_a_folder_is_an_error_naming_it(folder: Path) -> None:
     (folder / "b.yaml").symlink_to(folder / "gone.yaml")
     assert errors([folder]) == [
-        f"{folder}/b.yaml:0:0: error: manifest is a symlink to nothing (its target does not "
-        "exist)"
+        f"{folder}/b.yaml:0:0: error: manifest is a symlink to nothing (its target does not exist)"
     ]
 
 
@@ -132,8 +134,10 @@ def test_validate_exits_1_and_names_the_unreadable_manifest(
         (lambda p: p.mkdir(), "is a folder, not a file"),
         (lambda p: p.symlink_to(p), "is a symlink loop"),
         (lambda p: os.mkfifo(p), "is a named pipe (FIFO), not a file"),
-        (lambda p: p.symlink_to(p.parent / "gone.json"),
-         "is a symlink to nothing (its target does not exist)"),
+        (
+            lambda p: p.symlink_to(p.parent / "gone.json"),
+            "is a symlink to nothing (its target does not exist)",
+        ),
     ],
     ids=["folder", "loop", "fifo", "dangling"],
 )
@@ -168,7 +172,7 @@ def test_a_policy_file_outside_the_manifest_folder_is_refused_unread(
     found = errors([manifest])
     root = folder.resolve()
     assert found == [
-        f'{manifest}:5:20: error: keys.a.policy.file: policy file '
+        f"{manifest}:5:20: error: keys.a.policy.file: policy file "
         f'"{reference.format(outside=outside)}" leads outside the manifest folder {root}; '
         f"refused, not read (files inside the manifest folder {root})"
     ]
@@ -236,4 +240,3 @@ def test_a_manifest_folder_that_is_a_symlink_out_of_the_git_tree_is_refused(
         f"{repo}/stacks/a.yaml:0:0: error: manifest leads outside the git work tree {root}; "
         f"refused, not read (files inside the git work tree {root})",
     ]
-

@@ -21,8 +21,9 @@ VALID = [
     (ROOT / "examples" / "payments" / "stack.yaml").read_text(encoding="utf-8"),
     (ROOT / "examples" / "signing.yaml").read_text(encoding="utf-8"),
 ]
-FUZZ = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture
@@ -54,9 +55,15 @@ def test_random_bytes_never_crash(scratch: Path, data: bytes) -> None:
 @FUZZ
 @given(
     base=st.sampled_from(VALID),
-    cuts=st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 40),
-                            st.text(alphabet=" \t\n:-[]{}&*!|>'\"#%@`,?~0aZ${}", max_size=6)),
-                  min_size=1, max_size=4),
+    cuts=st.lists(
+        st.tuples(
+            st.integers(0, 4000),
+            st.integers(0, 40),
+            st.text(alphabet=" \t\n:-[]{}&*!|>'\"#%@`,?~0aZ${}", max_size=6),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
 )
 def test_text_mutations_of_valid_manifests_never_crash(
     scratch: Path, base: str, cuts: list[tuple[int, int, str]]
@@ -64,15 +71,19 @@ def test_text_mutations_of_valid_manifests_never_crash(
     text = base
     for at, length, insert in cuts:
         at %= len(text) + 1
-        text = text[:at] + insert + text[at + length:]
+        text = text[:at] + insert + text[at + length :]
     validate_bytes(scratch, text.encode("utf-8"))
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 3000) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 3000)
+    | st.floats(allow_nan=False)
     | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 

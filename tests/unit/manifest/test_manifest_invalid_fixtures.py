@@ -88,7 +88,7 @@ def test_problems_in_several_files_are_all_reported_in_file_order(
     code, _out, err = _validate(capsys, "b.yaml", "a.yaml")
     assert code == 1
     assert err.splitlines() == [
-        'b.yaml:4:16: error: keys.y.enabled: expected true or false, got a string',
+        "b.yaml:4:16: error: keys.y.enabled: expected true or false, got a string",
         'a.yaml:4:13: error: keys.x.spec: "NOPE" is not a valid value (one of: '
         "SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384, HMAC_512, RSA_2048, RSA_3072, "
         "RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_NIST_EDWARDS25519, "

@@ -23,7 +23,8 @@ def test_checked_in_reference_is_current() -> None:
 def test_schema_is_a_valid_2020_12_schema_loaded_through_the_package() -> None:
     assert SCHEMA_PATH.parent.name == "schemas" and SCHEMA_PATH.parent.parent.name == "kmsplan"
     assert SCHEMA_PATH.read_text(encoding="utf-8") == (
-        ROOT / "schemas" / "manifest.schema.json").read_text(encoding="utf-8")
+        ROOT / "schemas" / "manifest.schema.json"
+    ).read_text(encoding="utf-8")
     schema = manifest_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -41,7 +41,9 @@ def errors(paths: list[str]) -> list[str]:
 def test_replicas_take_the_primarys_description_tags_and_policy_unless_they_say_otherwise(
     tmp_path: Path,
 ) -> None:
-    manifest = write(tmp_path / "m.yaml", f"""
+    manifest = write(
+        tmp_path / "m.yaml",
+        f"""
         version: 1
         stack: s
         region: us-east-1
@@ -61,7 +63,8 @@ def test_replicas_take_the_primarys_description_tags_and_policy_unless_they_say_
                 description: orders data (Sydney)
                 enabled: false
                 tags: {{team: apac}}
-    """)
+    """,
+    )
 
     (key,) = load([manifest]).keys
 
@@ -69,7 +72,10 @@ def test_replicas_take_the_primarys_description_tags_and_policy_unless_they_say_
     assert [r.region for r in key.replicas] == ["ap-southeast-2", "eu-west-1"]
     assert isinstance(eu, Replica) and isinstance(ap, Replica)
     assert (eu.description, eu.enabled, eu.aliases) == (
-        "orders data", True, ("alias/orders", "alias/orders-eu"))
+        "orders data",
+        True,
+        ("alias/orders", "alias/orders-eu"),
+    )
     assert eu.tags == key.tags == (("env", "prod"), ("team", "orders"))
     assert eu.policy == key.policy
     assert (ap.description, ap.enabled, ap.aliases) == ("orders data (Sydney)", False, ())
@@ -78,7 +84,9 @@ def test_replicas_take_the_primarys_description_tags_and_policy_unless_they_say_
 
 
 def test_a_replica_policy_gets_its_own_region(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", f"""
+    manifest = write(
+        tmp_path / "m.yaml",
+        f"""
         version: 1
         stack: s
         keys:
@@ -89,7 +97,8 @@ def test_a_replica_policy_gets_its_own_region(tmp_path: Path) -> None:
               eu-west-1:
                 policy:{textwrap.indent(textwrap.dedent(POLICY), " " * 18)}
               ap-southeast-2: {{}}
-    """)
+    """,
+    )
 
     resolved = resolve_variables(load([manifest]), account_id="111122223333", region="us-east-1")
 
@@ -114,14 +123,17 @@ def test_a_replica_policy_gets_its_own_region(tmp_path: Path) -> None:
 def test_replicas_on_a_single_region_key_explain_that_multi_region_is_fixed(
     tmp_path: Path,
 ) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         keys:
           orders:
             replicas:
               eu-west-1: {}
-    """)
+    """,
+    )
 
     assert errors([manifest]) == [
         f"{manifest}:5:5: error: keys.orders.replicas: replicas need a multi-Region key, and "
@@ -132,7 +144,9 @@ def test_replicas_on_a_single_region_key_explain_that_multi_region_is_fixed(
 
 
 def test_a_replica_in_the_primarys_region_is_refused(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         region: eu-west-1
@@ -141,7 +155,8 @@ def test_a_replica_in_the_primarys_region_is_refused(tmp_path: Path) -> None:
             multi_region: true
             replicas:
               eu-west-1: {}
-    """)
+    """,
+    )
 
     assert errors([manifest]) == [
         f"{manifest}:8:7: error: keys.orders.replicas.eu-west-1: eu-west-1 is the stack's "
@@ -150,7 +165,9 @@ def test_a_replica_in_the_primarys_region_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_region_listed_twice_is_refused(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         keys:
@@ -159,7 +176,8 @@ def test_a_region_listed_twice_is_refused(tmp_path: Path) -> None:
             replicas:
               eu-west-1: {}
               eu-west-1: {enabled: false}
-    """)
+    """,
+    )
 
     assert errors([manifest]) == [
         f'{manifest}:8:7: error: keys.orders.replicas.eu-west-1: duplicate key "eu-west-1" '
@@ -168,7 +186,9 @@ def test_a_region_listed_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_region_name_must_look_like_one(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         keys:
@@ -176,7 +196,8 @@ def test_a_region_name_must_look_like_one(tmp_path: Path) -> None:
             multi_region: true
             replicas:
               Ireland: {}
-    """)
+    """,
+    )
 
     assert errors([manifest]) == [
         f'{manifest}:7:7: error: keys.orders.replicas.Ireland: "Ireland" is not a valid name '
@@ -185,7 +206,9 @@ def test_a_region_name_must_look_like_one(tmp_path: Path) -> None:
 
 
 def test_alias_names_are_unique_per_region(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         keys:
@@ -200,7 +223,8 @@ def test_alias_names_are_unique_per_region(tmp_path: Path) -> None:
             replicas:
               eu-west-1: {aliases: [alias/eu]}
               us-west-2: {aliases: [alias/shared]}
-    """)
+    """,
+    )
 
     assert errors([manifest]) == [
         f"{manifest}:13:29: error: keys.billing.replicas.eu-west-1.aliases[0]: alias "
@@ -210,7 +234,9 @@ def test_alias_names_are_unique_per_region(tmp_path: Path) -> None:
 
 
 def test_replica_tags_and_policies_follow_the_usual_rules(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         keys:
@@ -228,7 +254,8 @@ def test_replica_tags_and_policies_follow_the_usual_rules(tmp_path: Path) -> Non
                       Action: "kms:*"
                       Resource: "*"
                       Bogus: 1
-    """)
+    """,
+    )
 
     found = errors([manifest])
 
@@ -239,7 +266,9 @@ def test_replica_tags_and_policies_follow_the_usual_rules(tmp_path: Path) -> Non
 
 
 def test_unknown_replica_fields_are_refused(tmp_path: Path) -> None:
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         stack: s
         keys:
@@ -247,7 +276,8 @@ def test_unknown_replica_fields_are_refused(tmp_path: Path) -> None:
             multi_region: true
             replicas:
               eu-west-1: {rotation: {enabled: true}}
-    """)
+    """,
+    )
 
     (problem,) = errors([manifest])
     assert "keys.orders.replicas.eu-west-1" in problem and "rotation" in problem

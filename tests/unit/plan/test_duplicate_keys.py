@@ -53,8 +53,9 @@ def test_the_key_the_aliases_and_grants_use_is_kept_even_if_it_is_younger() -> N
     unused_older = dup(declared, A, OLD, aliases=(), grants=())
     used_younger = dup(declared, B, NEWEST)
 
-    plan = plan_for(stack(declared), live_state(unused_older, used_younger,
-                                                aliases={"alias/orders": B}))
+    plan = plan_for(
+        stack(declared), live_state(unused_older, used_younger, aliases={"alias/orders": B})
+    )
 
     release = only(plan, "key.orders.duplicates")
     assert release.action is Action.RELEASE
@@ -89,11 +90,19 @@ def test_no_surplus_key_is_ever_scheduled_for_deletion_even_when_undeclared() ->
     gone = desired_key("orders", deletion=Deletion(protected=False))
     keys = (dup(gone, A, OLD), dup(gone, B, NEWER))
 
-    plan = diff(stack(desired_key("other")), live_state(*keys),
-                GateOptions(allow_delete=True, ignore_usage=True), now=NOW)
+    plan = diff(
+        stack(desired_key("other")),
+        live_state(*keys),
+        GateOptions(allow_delete=True, ignore_usage=True),
+        now=NOW,
+    )
 
-    deleted = [dict(call.params)["KeyId"] for c in plan.changes for call in c.calls
-               if call.operation == "ScheduleKeyDeletion"]
+    deleted = [
+        dict(call.params)["KeyId"]
+        for c in plan.changes
+        for call in c.calls
+        if call.operation == "ScheduleKeyDeletion"
+    ]
     assert deleted == [A]
     assert released_ids(plan) == [B]
     # Every key of the stack leaves it (one deleted, one released): the mass-deletion rule
@@ -106,8 +115,9 @@ def test_a_declared_alias_on_the_surplus_key_moves_to_the_kept_one() -> None:
     kept = dup(declared, A, OLD, aliases=("alias/a", "alias/b"))
     surplus = dup(declared, B, NEWER, aliases=("alias/b",))
 
-    plan = plan_for(stack(declared), live_state(kept, surplus,
-                                                aliases={"alias/a": A, "alias/b": B}))
+    plan = plan_for(
+        stack(declared), live_state(kept, surplus, aliases={"alias/a": A, "alias/b": B})
+    )
 
     move = only(plan, "alias.alias/b")
     assert [(c.operation, dict(c.params)) for c in move.calls] == [
@@ -122,8 +132,7 @@ def test_an_undeclared_alias_on_the_surplus_key_is_left_with_it() -> None:
     kept = dup(declared, A, OLD)
     surplus = dup(declared, B, NEWER, grants=(), aliases=("alias/someone-elses",))
 
-    plan = plan_for(stack(declared), live_state(kept, surplus,
-                                                aliases={"alias/someone-elses": B}))
+    plan = plan_for(stack(declared), live_state(kept, surplus, aliases={"alias/someone-elses": B}))
 
     assert [c.address for c in plan.changes] == ["key.orders.duplicates"]
 
@@ -136,8 +145,9 @@ def test_a_duplicate_pending_deletion_is_left_alone_not_released() -> None:
     plan = plan_for(stack(declared), live_state(live, pending))
 
     assert plan.changes == ()
-    assert any(f"an earlier key {B} with this name is pending deletion" in n
-               for n in plan.unmanaged)
+    assert any(
+        f"an earlier key {B} with this name is pending deletion" in n for n in plan.unmanaged
+    )
 
 
 def test_the_release_is_shown_in_the_text_plan_and_counted_in_json() -> None:
@@ -166,8 +176,10 @@ def test_the_applier_refuses_a_release_that_tags_anything_but_duplicate_of() -> 
     plan = plan_for(stack(declared), live_state(dup(declared, A, OLD), dup(declared, B, NEWER)))
     check_plan(plan)  # the release as planned passes
     [release] = plan.changes
-    retag = ApiCall(operation="TagResource",
-                    params={"KeyId": B, "Tags": [{"TagKey": TAG_STACK, "TagValue": "other"}]})
+    retag = ApiCall(
+        operation="TagResource",
+        params={"KeyId": B, "Tags": [{"TagKey": TAG_STACK, "TagValue": "other"}]},
+    )
     forged = dc.replace(plan, changes=(dc.replace(release, calls=(retag,)),))
 
     with pytest.raises(RefusedError, match="a release makes only UntagResource"):

@@ -78,8 +78,9 @@ def rechecked(changes: tuple[Change, ...], gate: GateOptions = NO_FLAGS) -> dict
 
 def with_call(change: Change, index: int, **params: Any) -> Change:
     calls = list(change.calls)
-    calls[index] = ApiCall(operation=calls[index].operation, params={**calls[index].params,
-                                                                     **params})
+    calls[index] = ApiCall(
+        operation=calls[index].operation, params={**calls[index].params, **params}
+    )
     return dataclasses.replace(change, calls=tuple(calls))
 
 
@@ -87,8 +88,11 @@ def change_at(plan: Plan, address: str) -> Change:
     return next(c for c in plan.changes if c.address == address)
 
 
-@pytest.mark.parametrize("gate", [GateOptions(), ALLOW, GateOptions(allow_delete=True)],
-                         ids=["no-flags", "allow-delete-ignore-usage", "allow-delete"])
+@pytest.mark.parametrize(
+    "gate",
+    [GateOptions(), ALLOW, GateOptions(allow_delete=True)],
+    ids=["no-flags", "allow-delete-ignore-usage", "allow-delete"],
+)
 def test_an_untouched_plan_gets_the_verdicts_it_was_planned_with(gate: GateOptions) -> None:
     plan = saved_plan(gate)
     assert rechecked(plan.changes, gate) == rules(plan.changes)
@@ -111,9 +115,14 @@ def test_a_deletion_swapped_to_a_protected_key_is_blocked_with_every_flag() -> N
     gone = change_at(plan, "key.gone")
     index = [c.operation for c in gone.calls].index("ScheduleKeyDeletion")
     swapped = with_call(gone, index, KeyId=key_id_for("guarded"))
-    everything = GateOptions(allow_delete=True, allow_delete_all=True, ignore_usage=True,
-                             unused_for_days=0, allow_alias_takeover=True,
-                             bypass_policy_lockout_safety_check=True)
+    everything = GateOptions(
+        allow_delete=True,
+        allow_delete_all=True,
+        ignore_usage=True,
+        unused_for_days=0,
+        allow_alias_takeover=True,
+        bypass_policy_lockout_safety_check=True,
+    )
     assert rechecked((swapped,), everything) == {"key.gone": ["deletion-protection"]}
 
 
@@ -125,7 +134,8 @@ def test_a_call_addressing_a_key_outside_the_stack_is_blocked() -> None:
     blocked = recheck((swapped,), stack="payments", live=live(), gate=ALLOW, now=NOW)
     assert sorted(b.rule for b in blocked[0].blocked) == ["deletion-protection", "outside-stack"]
     assert any(
-        b.reason == (
+        b.reason
+        == (
             f"key.gone: ScheduleKeyDeletion: KeyId is key 'arn:aws:kms:us-east-1:{ACCOUNT}:key/"
             f"{FOREIGN}', which is not a key of stack payments"
         )
@@ -152,17 +162,26 @@ def test_an_alias_takeover_is_judged_on_the_aliass_live_target_not_the_files() -
         key="kept",
         # The file claims the alias is on a key of the stack; KMS says otherwise.
         before={"target_key_id": key_id_for("gone"), "target_key": "gone"},
-        calls=(ApiCall(operation="UpdateAlias",
-                       params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")}),),
+        calls=(
+            ApiCall(
+                operation="UpdateAlias",
+                params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")},
+            ),
+        ),
     )
     assert rechecked((update,)) == {"alias.alias/foreign": ["alias-takeover"]}
     assert rechecked((update,), GateOptions(allow_alias_takeover=True)) == {}
     # Moving it by deleting and creating it again (a target of another key type) is a takeover.
-    move = dataclasses.replace(update, calls=(
-        ApiCall(operation="DeleteAlias", params={"AliasName": "alias/foreign"}),
-        ApiCall(operation="CreateAlias",
-                params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")}),
-    ))
+    move = dataclasses.replace(
+        update,
+        calls=(
+            ApiCall(operation="DeleteAlias", params={"AliasName": "alias/foreign"}),
+            ApiCall(
+                operation="CreateAlias",
+                params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")},
+            ),
+        ),
+    )
     assert rechecked((move,)) == {"alias.alias/foreign": ["alias-takeover"]}
     assert rechecked((move,), GateOptions(allow_alias_takeover=True)) == {}
     # Only deleting it is never something a plan does to an alias outside the stack.
@@ -176,8 +195,9 @@ def test_an_alias_takeover_is_judged_on_the_aliass_live_target_not_the_files() -
     assert rechecked((own,)) == {}
 
 
-@pytest.mark.parametrize(("window", "blocked"), [(6, True), (7, False), (30, False), (31, True),
-                                                 ("7", True)])
+@pytest.mark.parametrize(
+    ("window", "blocked"), [(6, True), (7, False), (30, False), (31, True), ("7", True)]
+)
 def test_the_deletion_window_is_judged_as_it_will_be_sent(window: Any, blocked: bool) -> None:
     gone = change_at(saved_plan(ALLOW), "key.gone")
     index = [c.operation for c in gone.calls].index("ScheduleKeyDeletion")
@@ -188,14 +208,16 @@ def test_the_deletion_window_is_judged_as_it_will_be_sent(window: Any, blocked: 
 def test_usage_and_mass_deletion_come_from_the_live_read_and_apply_flags() -> None:
     gone = change_at(saved_plan(ALLOW), "key.gone")
     recent = dataclasses.replace(live(), last_usage={"gone": unused(days=2)})
-    judged = recheck((gone,), stack="payments", live=recent,
-                     gate=GateOptions(allow_delete=True), now=NOW)
+    judged = recheck(
+        (gone,), stack="payments", live=recent, gate=GateOptions(allow_delete=True), now=NOW
+    )
     assert [b.rule for b in judged[0].blocked] == ["usage"]
     only_gone = live_state(
         live_key(desired_key("gone"), protected=False), last_usage={"gone": never_used()}
     )
-    judged = recheck((gone,), stack="payments", live=only_gone, gate=GateOptions(
-        allow_delete=True), now=NOW)
+    judged = recheck(
+        (gone,), stack="payments", live=only_gone, gate=GateOptions(allow_delete=True), now=NOW
+    )
     assert [b.rule for b in judged[0].blocked] == ["mass-deletion"]
 
 
@@ -205,9 +227,16 @@ def test_a_lockout_policy_slipped_into_a_saved_plan_is_blocked() -> None:
         resource=Resource.KEY,
         action=Action.UPDATE,
         key="kept",
-        calls=(ApiCall(operation="PutKeyPolicy", params={
-            "KeyId": key_id_for("kept"), "PolicyName": "default",
-            "Policy": json.dumps(lockout_policy())}),),
+        calls=(
+            ApiCall(
+                operation="PutKeyPolicy",
+                params={
+                    "KeyId": key_id_for("kept"),
+                    "PolicyName": "default",
+                    "Policy": json.dumps(lockout_policy()),
+                },
+            ),
+        ),
     )
     assert rechecked((kept,), ALLOW) == {"key.kept": ["lockout"]}
     fine = with_call(kept, 0, Policy=json.dumps(user_policy(f"arn:aws:iam::{ACCOUNT}:role/x")))
@@ -229,7 +258,11 @@ def test_relabelling_a_change_does_not_hide_it_from_the_rules() -> None:
         resource=Resource.KEY,
         action=Action.UPDATE,
         key="kept",
-        calls=(ApiCall(operation="UpdateAlias",
-                       params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")}),),
+        calls=(
+            ApiCall(
+                operation="UpdateAlias",
+                params={"AliasName": "alias/foreign", "TargetKeyId": key_id_for("kept")},
+            ),
+        ),
     )
     assert rechecked((takeover,)) == {"key.kept": ["alias-takeover"]}

@@ -42,28 +42,48 @@ ALLOW = GateOptions(allow_delete=True, ignore_usage=True)
 
 def orders(**kw: Any) -> Key:
     policy = admin_policy()
-    replicas = kw.pop("replicas", (
-        Replica(region=AP, aliases=("alias/orders",), policy=policy),
-        Replica(region=EU, aliases=("alias/orders", "alias/orders-eu"), policy=policy),
-    ))
-    return desired_key("orders", multi_region=True, aliases=["alias/orders"], policy=policy,
-                       replicas=replicas, **kw)
+    replicas = kw.pop(
+        "replicas",
+        (
+            Replica(region=AP, aliases=("alias/orders",), policy=policy),
+            Replica(region=EU, aliases=("alias/orders", "alias/orders-eu"), policy=policy),
+        ),
+    )
+    return desired_key(
+        "orders",
+        multi_region=True,
+        aliases=["alias/orders"],
+        policy=policy,
+        replicas=replicas,
+        **kw,
+    )
 
 
 def live_replica(replica: Replica, *, protected: bool = True) -> Replica:
-    tags = {TAG_STACK: STACK, TAG_KEY: "orders",
-            TAG_PROTECTION: "true" if protected else "false", TAG_WINDOW: "30",
-            **dict(replica.tags)}
+    tags = {
+        TAG_STACK: STACK,
+        TAG_KEY: "orders",
+        TAG_PROTECTION: "true" if protected else "false",
+        TAG_WINDOW: "30",
+        **dict(replica.tags),
+    }
     return dataclasses.replace(
-        replica, state=KeyState.ENABLED, live_tags=tuple(sorted(tags.items())),
+        replica,
+        state=KeyState.ENABLED,
+        live_tags=tuple(sorted(tags.items())),
         placement=Placement(account_id=ACCOUNT, region=replica.region),
     )
 
 
 def live_with_replicas(d: Key, *, protected: bool = True) -> Any:
     replicas = tuple(live_replica(r, protected=protected) for r in d.replicas)
-    key = live_key(d, protected=protected, replicas=replicas, primary_region=REGION,
-                   replica_regions=tuple(r.region for r in replicas))
+    key = live_key(
+        d,
+        protected=protected,
+        replicas=replicas,
+        primary_region=REGION,
+        replica_regions=tuple(r.region for r in replicas),
+    )
     state = live_state(key)
     regional = {
         r.region: tuple(AliasTarget(name=a, target_key_id=key.key_id) for a in r.aliases)
@@ -107,8 +127,11 @@ def test_a_new_multi_region_key_is_created_then_replicated_then_aliased_in_each_
     alias = by_address["alias.alias/orders-eu@eu-west-1"]
     assert alias.placement == Placement(account_id=ACCOUNT, region=EU)
     assert "replica.orders.eu-west-1" in alias.depends_on
-    assert order.index("key.orders") < order.index("replica.orders.eu-west-1") < order.index(
-        "alias.alias/orders-eu@eu-west-1")
+    assert (
+        order.index("key.orders")
+        < order.index("replica.orders.eu-west-1")
+        < order.index("alias.alias/orders-eu@eu-west-1")
+    )
     # The primary's own alias stays in the home Region.
     assert by_address["alias.alias/orders"].placement is None
     assert not plan.blocked
@@ -221,14 +244,22 @@ def test_a_saved_plan_goes_stale_when_a_replica_or_its_regional_alias_changes() 
     key = live.keys[0]
     drifted_replica = dataclasses.replace(
         live,
-        keys=(dataclasses.replace(key, replicas=tuple(
-            dataclasses.replace(r, description="edited") if r.region == EU else r
-            for r in key.replicas)),),
+        keys=(
+            dataclasses.replace(
+                key,
+                replicas=tuple(
+                    dataclasses.replace(r, description="edited") if r.region == EU else r
+                    for r in key.replicas
+                ),
+            ),
+        ),
     )
     moved_alias = dataclasses.replace(
         live,
-        regional_aliases={**live.regional_aliases,
-                          AP: (AliasTarget(name="alias/orders", target_key_id="other"),)},
+        regional_aliases={
+            **live.regional_aliases,
+            AP: (AliasTarget(name="alias/orders", target_key_id="other"),),
+        },
     )
 
     assert stale_objects(fingerprint(live), fingerprint(drifted_replica)) == [

@@ -40,8 +40,7 @@ def test_a_placement_in_another_account_has_no_clients() -> None:
     with pytest.raises(KmsplanError) as exc:
         pool().clients(Placement(account_id="999999999999", region="eu-west-1"))
     assert str(exc.value) == (
-        f"no credentials for account 999999999999: the run's credentials are for account "
-        f"{ACCOUNT}"
+        f"no credentials for account 999999999999: the run's credentials are for account {ACCOUNT}"
     )
 
 

@@ -114,12 +114,21 @@ def test_exit_codes() -> None:
 
 @pytest.mark.parametrize(
     "region",
-    ["eu-west-1", "us-gov-west-1", "cn-north-1", "ap-southeast-4", "mars-1", "EU-WEST-1",
-     "eu-west", "eu-west-1 ", "eu_west_1", "1-eu-west", ""],
+    [
+        "eu-west-1",
+        "us-gov-west-1",
+        "cn-north-1",
+        "ap-southeast-4",
+        "mars-1",
+        "EU-WEST-1",
+        "eu-west",
+        "eu-west-1 ",
+        "eu_west_1",
+        "1-eu-west",
+        "",
+    ],
 )
-def test_region_flag_follows_the_rule_of_the_manifests_region(
-    region: str, tmp_path: Path
-) -> None:
+def test_region_flag_follows_the_rule_of_the_manifests_region(region: str, tmp_path: Path) -> None:
     from kmsplan.errors import KmsplanError, ValidationFailed
     from kmsplan.manifest import load
 

@@ -66,9 +66,15 @@ def saved_plan() -> Plan:
         kmsplan_version="0.1.0",
         warnings=("a warning",),
         findings=(
-            Finding(rule="KMS009", severity=Severity.WARNING, title="t", key="orders",
-                    message="m", path="keys.orders.rotation",
-                    location=Location(file="m.yaml", line=3, column=5)),
+            Finding(
+                rule="KMS009",
+                severity=Severity.WARNING,
+                title="t",
+                key="orders",
+                message="m",
+                path="keys.orders.rotation",
+                location=Location(file="m.yaml", line=3, column=5),
+            ),
         ),
         unmanaged=("a note",),
     )
