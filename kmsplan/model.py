@@ -325,6 +325,14 @@ def replica_usage_name(key: str, region: str) -> str:
     return f"{key}@{region}"
 
 
+def deletion_protected(tags: Mapping[str, str]) -> bool:
+    """Whether a live key's tags protect it from deletion: unless its protection tag says
+    exactly "false". A missing or garbled tag protects: protection lives on the key and fails
+    safe. The one statement of that rule, for the reader, the differ, the gate and the
+    applier's re-check."""
+    return tags.get(TAG_PROTECTION) != "false"
+
+
 def recorded_window(tags: Mapping[str, str]) -> int | None:
     """The pending window recorded on a live key (its ``kmsplan:deletion-window`` tag), if
     the tag is there and holds a window KMS accepts; None otherwise (a key from before the

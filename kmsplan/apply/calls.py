@@ -38,7 +38,15 @@ from kmsplan.apply.retry import RetryPolicy
 from kmsplan.audit import AuditLog
 from kmsplan.aws.writer import AmbiguousOutcome, KmsCallError, RequestFailed, Throttled, Writer
 from kmsplan.errors import KmsplanError
-from kmsplan.model import TAG_DUPLICATE_OF, TAG_KEY, TAG_PROTECTION, TAG_STACK, KeyState, Placement
+from kmsplan.model import (
+    TAG_DUPLICATE_OF,
+    TAG_KEY,
+    TAG_PROTECTION,
+    TAG_STACK,
+    KeyState,
+    Placement,
+    deletion_protected,
+)
 from kmsplan.plan.types import Change, Plan, is_ref
 
 # Every operation a plan may ask the applier to make. Anything else is refused up front.
@@ -662,7 +670,7 @@ class ChangeRunner:
         if self._gate_recheck:
             tags = self._tags(change, key_id)
             protection = tags.get(TAG_PROTECTION)
-            if protection != "false":
+            if deletion_protected(tags):
                 shown = "missing" if protection is None else f'"{protection}"'
                 raise CallFailed(
                     "ScheduleKeyDeletion",

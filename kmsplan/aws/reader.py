@@ -68,7 +68,6 @@ from kmsplan.model import (
     GRANT_PREFIX,
     TAG_KEY,
     TAG_PREFIX,
-    TAG_PROTECTION,
     TAG_STACK,
     AdoptTarget,
     AliasTarget,
@@ -82,6 +81,7 @@ from kmsplan.model import (
     Placement,
     Rotation,
     Stack,
+    deletion_protected,
     recorded_window,
 )
 
@@ -537,7 +537,7 @@ def build_key(
         enabled=state_value == KeyState.ENABLED.value,
         rotation=rotation,
         deletion=Deletion(
-            protected=tag_map.get(TAG_PROTECTION) != "false",
+            protected=deletion_protected(tag_map),
             # The window recorded on the key wins; a key from before the tag gets what the
             # manifest says (declared) or its defaults (block removed).
             window_days=recorded_window(tag_map) or window_days,

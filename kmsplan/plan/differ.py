@@ -33,6 +33,7 @@ from kmsplan.model import (
     KeyState,
     LiveState,
     Stack,
+    deletion_protected,
     recorded_window,
 )
 from kmsplan.plan import adoption as adoption_lib
@@ -121,7 +122,7 @@ def live_tag_dict(key: Key) -> dict[str, str]:
 def is_protected(live: Key) -> bool:
     """A live key is protected unless its protection tag says exactly "false": a missing or
     garbled tag protects, because protection lives on the key and fails safe."""
-    return live_tag_dict(live).get(TAG_PROTECTION) != "false"
+    return deletion_protected(live_tag_dict(live))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1013,7 +1014,7 @@ def key_summary(key: Key, *, tags: Mapping[str, str]) -> dict[str, Any]:
         "multi_region": key.multi_region,
         "enabled": key.enabled,
         "rotation": {"enabled": key.rotation.enabled, "period_days": key.rotation.period_days},
-        "deletion_protected": tags.get(TAG_PROTECTION) != "false",
+        "deletion_protected": deletion_protected(tags),
         "deletion_window_days": recorded_window(tags) or key.deletion.window_days,
         "tags": {k: v for k, v in sorted(tags.items()) if not k.startswith(TAG_PREFIX)},
         "aliases": list(key.aliases),

@@ -27,6 +27,7 @@ from kmsplan.model import (
     LiveState,
     Replica,
     Stack,
+    deletion_protected,
     replica_usage_name,
 )
 from kmsplan.plan import adoption as adoption_lib
@@ -284,9 +285,9 @@ def _protection(change: Change, key: Key | None) -> list[GateBlock]:
 
 
 def _protection_of(change: Change, tags: dict[str, str]) -> list[GateBlock]:
-    value = tags.get(TAG_PROTECTION)
-    if value == "false":
+    if not deletion_protected(tags):
         return []
+    value = tags.get(TAG_PROTECTION)
     seen = f"is {value!r}" if value is not None else "is missing"
     return [
         GateBlock(
