@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kmsplan.apply.calls import WRITE_OPERATIONS, Limiter, bare_key_id, grant_matches
+from kmsplan.apply.calls import WRITE_OPERATIONS, Limiter, Stopped, bare_key_id, grant_matches
 from kmsplan.apply.executor import apply_plan, check_plan, dependencies
 from kmsplan.apply.result import ApplyEvent, ApplyResult, ChangeOutcome, ChangeStatus, EventKind
 from kmsplan.apply.retry import NO_WAIT, RetryPolicy
@@ -19,6 +19,7 @@ __all__ = [
     "EventKind",
     "Limiter",
     "RetryPolicy",
+    "Stopped",
     "apply_plan",
     "bare_key_id",
     "check_plan",

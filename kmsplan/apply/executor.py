@@ -156,6 +156,7 @@ def apply_plan(
     timeout: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     find_siblings: Callable[[str, str], Sequence[str]] | None = None,
+    stop: threading.Event | None = None,
 ) -> ApplyResult:
     """Make the plan's calls, each change's through `writers(plan.placement_of(change))`, and
     report what happened.
@@ -168,7 +169,9 @@ def apply_plan(
     raises its KmsplanError before the first call. A process-level interruption
     (KeyboardInterrupt, a BaseException) stops new calls and is re-raised; the next plan
     shows what remains. `find_siblings(stack, name)` (the ids of the keys tagged so) lets each
-    CreateKey look for a key another run created with the same name.
+    CreateKey look for a key another run created with the same name. Setting `stop` (shared
+    by the applies of a run's stacks) stops new calls as an interruption does: the changes
+    not started are reported as such.
     """
     check_plan(plan)
     event_lock = threading.Lock()
@@ -192,6 +195,8 @@ def apply_plan(
         clock=clock,
         find_siblings=find_siblings,
     )
+    if stop is not None:
+        runner.stop = stop
     schedule = _Schedule(PlanGraph(plan.changes))
     outcomes: dict[str, ChangeOutcome] = {}
     running: dict[Future[ChangeOutcome], Change] = {}

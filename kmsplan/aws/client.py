@@ -41,6 +41,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 
 from kmsplan import __version__
+from kmsplan.aws.inflight import InFlight
 from kmsplan.aws.quotas import is_throttling, merged_quotas
 from kmsplan.aws.ratelimit import RateLimiter
 from kmsplan.errors import AwsError, KmsplanError
@@ -81,6 +82,11 @@ class AwsClients:
     endpoint_url: str | None = None
     parallelism: int = 16
     profile: str | None = None
+    # The role the clients work as (None: the base credentials), and its session name.
+    role: Role | None = None
+    session_name: str = "kmsplan"
+    # The run's budget of requests in flight, when several stacks share it.
+    inflight: InFlight | None = None
 
     @classmethod
     def create(
@@ -96,12 +102,14 @@ class AwsClients:
         limiter: RateLimiter | None = None,
         role: Role | None = None,
         session_name: str = "kmsplan",
+        inflight: InFlight | None = None,
     ) -> AwsClients:
         """Create the clients. `region` None means the standard chain (AWS_REGION, profile).
 
         `quotas` overrides entries of DEFAULT_QUOTAS. Pass an existing `limiter` to share
         quotas between several AwsClients of the same account and Region. With `role`, every
-        client works with the role's credentials (see `assume`).
+        client works with the role's credentials (see `assume`). With `inflight`, every request
+        also holds a slot of that budget while it is on the wire (`kmsplan.aws.inflight`).
         """
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
@@ -137,8 +145,8 @@ class AwsClients:
                 user_agent_extra=f"kmsplan/{__version__}",
             )
 
-        hook = _rate_limit_hook(limiter)
-        adapt = _adapt_rate_hook(limiter)
+        hook = _rate_limit_hook(limiter, inflight)
+        adapt = _adapt_rate_hook(limiter, inflight)
         with aws_errors("create AWS clients"):
             try:
                 kms = session.client("kms", config=config(max_attempts), endpoint_url=endpoint_url)
@@ -163,6 +171,8 @@ class AwsClients:
             client.meta.events.register("before-send", hook)
             client.meta.events.register("before-parse", _answer_check(client.meta.endpoint_url))
             client.meta.events.register("response-received", adapt)
+            if inflight is not None:
+                client.meta.events.register("after-call-error", _leave(inflight))
         return cls(
             kms=kms,
             sts=sts,
@@ -174,11 +184,14 @@ class AwsClients:
             endpoint_url=endpoint_url,
             parallelism=parallelism,
             profile=profile,
+            role=role,
+            session_name=session_name,
+            inflight=inflight,
         )
 
     def for_region(self, region: str) -> AwsClients:
-        """Clients of the same profile and endpoint in another Region (a replica's), with a
-        rate limiter of their own: each Region has its own request quotas."""
+        """Clients of the same profile, role and endpoint in another Region (a replica's),
+        with a rate limiter of their own: each Region has its own request quotas."""
         if region == self.region:
             return self
         return AwsClients.create(
@@ -186,6 +199,9 @@ class AwsClients:
             region=region,
             endpoint_url=self.endpoint_url,
             parallelism=self.parallelism,
+            role=self.role,
+            session_name=self.session_name,
+            inflight=self.inflight,
         )
 
     def call(self, client: BaseClient, operation: str, **params: Any) -> dict[str, Any]:
@@ -265,21 +281,32 @@ def is_session_of(caller_arn: str, role_arn: str) -> bool:
     return kind == "assumed-role" and rest.split("/")[0] == role[5].rsplit("/", 1)[-1]
 
 
-def _rate_limit_hook(limiter: RateLimiter) -> Callable[..., None]:
+def _rate_limit_hook(limiter: RateLimiter, inflight: InFlight | None) -> Callable[..., None]:
     def before_send(event_name: str = "", **_: Any) -> None:
         # event_name is "before-send.<service-id>.<Operation>".
         limiter.acquire(event_name.rsplit(".", 1)[-1])
+        if inflight is not None:
+            inflight.enter()  # after the quota wait: see kmsplan.aws.inflight
 
     return before_send
 
 
-def _adapt_rate_hook(limiter: RateLimiter) -> Callable[..., None]:
+def _leave(inflight: InFlight) -> Callable[..., None]:
+    def after_call_error(**_: Any) -> None:
+        inflight.leave()
+
+    return after_call_error
+
+
+def _adapt_rate_hook(limiter: RateLimiter, inflight: InFlight | None) -> Callable[..., None]:
     def response_received(
         event_name: str = "",
         response_dict: Mapping[str, Any] | None = None,
         parsed_response: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> None:
+        if inflight is not None:
+            inflight.leave()
         if response_dict is None:
             return  # no answer (a connection error): nothing learnt about the quota
         # event_name is "response-received.<service-id>.<Operation>".

@@ -20,6 +20,7 @@ the command a context to work in; the command parses, calls, renders and picks t
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,7 @@ from kmsplan.manifest import load, resolve_variables
 from kmsplan.model import Stack
 from kmsplan.plan import planfile
 from kmsplan.plan.types import GateOptions, Plan
-from kmsplan.run.clients import AwsSettings, ClientPool, Identity
+from kmsplan.run.clients import AwsSettings, Budget, ClientPool, Identity
 from kmsplan.run.guards import Intent, check_account, check_region, check_region_name
 from kmsplan.run.lock import LockOptions, lock_for, stack_lock
 from kmsplan.run.planning import plan_live
@@ -63,9 +64,11 @@ class Run:
         on_event: Callable[[ApplyEvent], None],
         audit: AuditLog | None,
         timeout: float | None = None,
+        stop: threading.Event | None = None,
     ) -> ApplyResult:
         """Run `plan`'s changes through the applier, with the clients of where they go: the
-        stack's own account, in the home Region or a replica's."""
+        stack's own account, in the home Region or a replica's. Setting `stop` stops it
+        starting calls (another stack's apply was interrupted)."""
         home = self.identity.home
         elsewhere = sorted(
             {
@@ -91,6 +94,7 @@ class Run:
             timeout=timeout,
             # After each CreateKey: a key another run created with the same name meanwhile.
             find_siblings=lambda stack, name: tagged_keys(clients, stack, name),
+            stop=stop,
         )
 
 
@@ -153,11 +157,17 @@ def open_stack(
 
 @contextlib.contextmanager
 def open_loaded(
-    desired: Stack, aws: AwsSettings, *, intent: Intent, lock: LockOptions | None = None
+    desired: Stack,
+    aws: AwsSettings,
+    *,
+    intent: Intent,
+    lock: LockOptions | None = None,
+    budget: Budget | None = None,
 ) -> Iterator[StackRun]:
-    """Steps 3-5 for a stack already loaded (one of several: `kmsplan.run.stacks`)."""
+    """Steps 3-5 for a stack already loaded (one of several: `kmsplan.run.stacks`, whose
+    stacks share the run's `budget`)."""
     check_region(desired.region, aws.region, intent=intent)
-    pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}")
+    pool = ClientPool(aws, role=desired.role, session_name=f"kmsplan-{desired.name}", budget=budget)
     identity = pool.connect(desired.region or aws.region)
     check_account(desired.account, identity, intent=intent)
     held = lock_for(lock, desired.lock, caller_arn=identity.caller_arn, aws=aws, role=desired.role)
