@@ -19,9 +19,16 @@ from typing import IO, Any
 class AuditLog:
     """Appends audit lines to an open text stream; safe to use from several threads."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(
+        self, stream: IO[str], *, stack: str = "", lock: threading.Lock | None = None
+    ) -> None:
         self._stream = stream
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
+        self._stack = stack
+
+    def for_stack(self, stack: str) -> AuditLog:
+        """The same log, its lines naming `stack`: the log of a run of several stacks."""
+        return AuditLog(self._stream, stack=stack, lock=self._lock)
 
     @classmethod
     @contextmanager
@@ -44,6 +51,7 @@ class AuditLog:
     ) -> None:
         entry: dict[str, Any] = {
             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            **({"stack": self._stack} if self._stack else {}),
             "operation": operation,
             "outcome": outcome,
         }

@@ -18,7 +18,10 @@ with what was done and what was not; re-running apply converges.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +36,15 @@ from kmsplan.apply import (
 )
 from kmsplan.audit import AuditLog
 from kmsplan.errors import ExitCode, KmsplanError, RefusedError
+from kmsplan.model import Stack
 from kmsplan.options import aws_options, gate_from_kwargs, gate_options, lock_options
 from kmsplan.plan.actions import ACTIONS, words_for
-from kmsplan.plan.types import Plan
+from kmsplan.plan.types import GateOptions, Plan
 from kmsplan.render.terminal import terminal_safe
 
 if TYPE_CHECKING:
-    from kmsplan.run import Run
+    from kmsplan.run import AwsSettings, Run
+    from kmsplan.run.stacks import StackOutcome, StackSource
 
 CONVERGE_HINT = (
     "Re-run kmsplan apply to finish: every step is safe to repeat, and the next plan shows "
@@ -74,6 +79,12 @@ DEFAULT_TIMEOUT_SECONDS = 3600.0
 )
 @click.option("--no-color", is_flag=True, help="Never colour the plan.")
 @click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Several stacks: apply them one after another and stop at the first that fails; "
+    "refuse the whole run, before any change, if any stack fails to plan or is blocked.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_TIMEOUT_SECONDS,
@@ -91,6 +102,7 @@ def command(
     plan_file: str | None,
     log_file: str | None,
     no_color: bool,
+    fail_fast: bool,
     timeout: float,
     profile: str | None,
     region: str | None,
@@ -116,10 +128,26 @@ def command(
     lock is taken before live KMS is read and held through the approval prompt until the last
     write; --lock-timeout SECONDS waits for a lock another run holds.
 
-    Exit codes: 0 applied (or nothing to do); 1 refused, or a change failed.
+    Manifests of several stacks: every stack is planned (each under its own lock), the plans
+    are shown and approved once, then the stacks are applied at the same time; a stack that
+    fails to plan, is blocked or fails to apply does not stop the others, and the report says
+    what was done in each. With --fail-fast, any stack that fails to plan or is blocked
+    refuses the whole run, and the stacks are applied one after another, stopping at the
+    first that fails.
+
+    Exit codes: 0 applied (or nothing to do); 1 refused, or a change failed (in any stack).
     """
     from kmsplan.commands.plan import render, use_color
-    from kmsplan.run import AwsSettings, Intent, LockOptions, open_saved_plan, open_stack
+    from kmsplan.manifest import load_stacks
+    from kmsplan.run import (
+        AwsSettings,
+        Intent,
+        LockOptions,
+        check_region_name,
+        open_saved_plan,
+        open_stack,
+    )
+    from kmsplan.run.stacks import loaded_sources
 
     gate = gate_from_kwargs(gate_flags)
     aws = AwsSettings(
@@ -134,6 +162,21 @@ def command(
     else:
         if not paths:
             raise click.UsageError("give the manifests to apply (PATH...) or --plan FILE")
+        check_region_name(region)
+        stacks = load_stacks(paths)
+        if len(stacks) > 1:
+            locking.check()
+            sources = loaded_sources(stacks, aws, intent=Intent.APPLY, lock=locking)
+            return apply_several(
+                sources,
+                aws,
+                gate,
+                auto_approve=auto_approve,
+                fail_fast=fail_fast,
+                log_file=log_file,
+                timeout=timeout,
+                color=use_color(no_color=no_color),
+            )
         opened = open_stack(paths, aws, intent=Intent.APPLY, lock=locking)
 
     # The run holds the stack lock from before it reads live state until the last write.
@@ -147,6 +190,82 @@ def command(
         result = run(plan, session, log_file=log_file, timeout=timeout)
     click.echo(terminal_safe(report(result)), err=not result.ok)
     return int(ExitCode.OK if result.ok else ExitCode.ERROR)
+
+
+def apply_several(
+    sources: Sequence[StackSource],
+    aws: AwsSettings,
+    gate: GateOptions,
+    *,
+    auto_approve: bool,
+    fail_fast: bool,
+    log_file: str | None,
+    timeout: float,
+    color: bool,
+) -> int:
+    """Plan, show, approve once, and apply several stacks; one report and one exit code."""
+    from kmsplan.render.run import render_text
+    from kmsplan.run.stacks import open_stacks
+
+    with contextlib.ExitStack() as held:
+        audit = None if log_file is None else held.enter_context(open_audit(log_file))
+        # Every stack's lock is held from before its live read until its last write.
+        runs = held.enter_context(open_stacks(sources, aws, gate))
+        planned = runs.planned
+        click.echo(render_text(planned, color=color), nl=False)
+        failed = [o.stack.name for o in planned if o.failed]
+        if fail_fast and failed:
+            raise RefusedError(
+                f"refusing to apply: --fail-fast, and {len(failed)} stack(s) cannot be applied "
+                f"({', '.join(failed)}); nothing was changed in any stack"
+            )
+        if not runs.to_apply:
+            return int(ExitCode.ERROR if failed else ExitCode.OK)
+        approve(auto_approve=auto_approve)
+        click.echo("", err=True)
+
+        def apply_stack(stack: Stack, session: Run, plan: Plan, stop: threading.Event) -> Any:
+            progress = Progress(total=len(plan.changes), prefix=f"{stack.name}: ")
+            return session.apply(
+                plan,
+                on_event=progress.print,
+                audit=None if audit is None else audit.for_stack(stack.name),
+                timeout=timeout,
+                stop=stop,
+            )
+
+        outcomes = runs.apply(apply_stack, fail_fast=fail_fast)
+    text = several_report(outcomes)
+    ok = not any(o.failed for o in outcomes)
+    click.echo(terminal_safe(text), err=not ok)
+    return int(ExitCode.OK if ok else ExitCode.ERROR)
+
+
+@contextlib.contextmanager
+def open_audit(log_file: str) -> Iterator[AuditLog]:
+    """The audit log of ``--log FILE``, open for appending for the duration of the block."""
+    try:
+        with AuditLog.open(log_file) as audit:
+            yield audit
+    except OSError as exc:
+        raise KmsplanError(f"cannot write the audit log {log_file}: {exc.strerror}") from None
+
+
+def several_report(outcomes: Sequence[StackOutcome]) -> str:
+    """What apply did in each stack, then the hint to converge if anything failed."""
+    lines = [f"\nApply of {len(outcomes)} stacks:"]
+    for o in outcomes:
+        name = o.stack.name
+        if o.result is not None:
+            body = report(o.result).strip("\n").replace(f"\n{CONVERGE_HINT}", "")
+            lines.append(f"  {name}: " + body.replace("\n", "\n    "))
+        elif o.error is not None:
+            lines.append(f"  {name}: not applied: " + o.error.replace("\n", "\n    "))
+        else:
+            lines.append(f"  {name}: no changes")
+    if any(o.result is not None and not o.result.ok for o in outcomes):
+        lines.append(CONVERGE_HINT)
+    return "\n".join(lines)
 
 
 def stdin_is_terminal() -> bool:
@@ -185,11 +304,8 @@ def run(
     try:
         if log_file is None:
             return apply(None)
-        try:
-            with AuditLog.open(log_file) as audit:
-                return apply(audit)
-        except OSError as exc:
-            raise KmsplanError(f"cannot write the audit log {log_file}: {exc.strerror}") from None
+        with open_audit(log_file) as audit:
+            return apply(audit)
     except KeyboardInterrupt:
         raise KmsplanError(
             "apply interrupted: no new call was started after the interrupt; the calls made "
@@ -201,15 +317,16 @@ class Progress:
     """The progress of an apply on stderr: a line per change start, retry and finish, each led
     by an ``[n/N]`` counter — n of the plan's N changes finished (done, failed or skipped)."""
 
-    def __init__(self, *, total: int) -> None:
+    def __init__(self, *, total: int, prefix: str = "") -> None:
         self.total = total
         self.finished = 0
+        self.prefix = prefix  # a run of several stacks: the stack's name
 
     def line(self, event: ApplyEvent) -> str:
         # The applier reports one event at a time (under its lock): a plain counter is safe.
         if event.kind is EventKind.FINISHED:
             self.finished += 1
-        return f"[{self.finished}/{self.total}] {progress_line(event)}"
+        return f"{self.prefix}[{self.finished}/{self.total}] {progress_line(event)}"
 
     def print(self, event: ApplyEvent) -> None:
         click.echo(terminal_safe(self.line(event)), err=True)

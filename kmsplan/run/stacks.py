@@ -187,7 +187,8 @@ class StackRuns:
         except BaseException:
             self._finish(go=False)
             raise
-        self._raise_crash()
+        if any(stage.crash is not None for stage in self._stages):
+            self._finish(go=False)  # closes every stack, then raises the crash
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -284,8 +285,8 @@ class StackRuns:
             if self._halted_by is not None:
                 stage.outcome = dataclasses.replace(
                     stage.outcome,
-                    error=f"not applied: stack {self._halted_by} failed first (--fail-fast). "
-                    "Nothing was changed in this stack",
+                    error=f"stack {self._halted_by} failed first (--fail-fast); nothing was "
+                    "changed in this stack",
                 )
                 return
         if self.stop.is_set():
