@@ -130,9 +130,8 @@ def test_a_stack_that_fails_to_plan_is_reported_and_the_others_are_applied() -> 
 def test_a_crash_in_one_stack_is_raised_once_every_stack_is_closed() -> None:
     journal = Journal()
     sources = [journal.source("a", plan_of("a")), journal.source("b", RuntimeError("bug"))]
-    with pytest.raises(RuntimeError, match="bug"):
-        with open_stacks(sources, AWS, GateOptions()):
-            pytest.fail("the run must not be entered")
+    with pytest.raises(RuntimeError, match="bug"), open_stacks(sources, AWS, GateOptions()):
+        pytest.fail("the run must not be entered")
     assert sorted(journal.events) == ["close a", "close b", "open a", "open b"]
 
 
@@ -150,7 +149,7 @@ def test_an_apply_crash_stops_the_other_stacks_and_is_raised(monkeypatch: Any) -
         stops.append(stop.is_set())
         return result(ok=True)
 
-    with pytest.raises(RuntimeError, match="crash in a"):
-        with open_stacks(sources, AWS, GateOptions()) as runs:
-            runs.apply(apply, fail_fast=False)
+    runs = open_stacks(sources, AWS, GateOptions())
+    with pytest.raises(RuntimeError, match="crash in a"), runs:
+        runs.apply(apply, fail_fast=False)
     assert stops == [True]
