@@ -206,7 +206,8 @@ def load(paths: Sequence[str | Path]) -> Stack:
 def load_stacks(paths: Sequence[str | Path]) -> tuple[Stack, ...]:
     """Load and validate the manifests at `paths` as one `Stack` per ``stack:`` value,
     sorted by name: a folder may hold several stacks, and one stack may span files and
-    folders. Each stack is checked as `load` checks one.
+    folders. Each stack is checked as `load` checks one; when the files name one stack,
+    the result and every problem reported are those of `load`.
 
     Raises ValidationFailed with every problem of every stack.
     """
@@ -220,7 +221,12 @@ def load_stacks(paths: Sequence[str | Path]) -> tuple[Stack, ...]:
         # A file without a valid stack: has its schema problem reported already.
         if isinstance(name, str) and m.ok(("stack",)):
             groups.setdefault(name, []).append(m)
-    stacks = tuple(_build(groups[name], roots, reporter) for name in sorted(groups))
+    if len(groups) > 1:
+        stacks = tuple(_build(groups[name], roots, reporter) for name in sorted(groups))
+    else:
+        # One stack: every file belongs to it, as `load` has it, so a file whose stack: is
+        # broken is still checked and the problems are those `load` reports.
+        stacks = (_build(manifests, roots, reporter),)
     if reporter.diagnostics:
         raise ValidationFailed(_sorted(reporter.diagnostics, _file_order(manifests)))
     return stacks

@@ -145,3 +145,20 @@ def test_a_role_may_be_named_in_one_file_of_a_stack_and_must_agree(tmp_path: Pat
 def test_a_wrong_role_is_an_error_at_its_line(tmp_path: Path, line: str, message: str) -> None:
     manifest = write(tmp_path / "m.yaml", f"{line}\nversion: 1\nstack: s\nkeys: {{}}\n")
     assert errors([manifest]) == [f"{manifest}:{message}"]
+
+
+def test_one_stack_is_reported_as_load_reports_it_even_with_a_broken_stack_value(
+    tmp_path: Path,
+) -> None:
+    # The file with `stack: 5` still belongs to the one stack: its duplicate key is reported.
+    a = write(tmp_path / "a.yaml", "version: 1\nstack: s\nkeys: {k: {}}\n")
+    b = write(tmp_path / "b.yaml", "version: 1\nstack: 5\nkeys: {k: {}}\n")
+    with pytest.raises(ValidationFailed) as info:
+        load([str(tmp_path)])
+    expected = [d.render() for d in info.value.diagnostics]
+    assert errors([str(tmp_path)]) == expected
+    assert len(expected) == 2
+    assert expected[1] == (
+        f'{b}:3:8: error: keys.k: key "k" is already declared in {a} (line 3) '
+        "(each logical name once per stack)"
+    )
