@@ -14,6 +14,7 @@ from kmsplan.model import Stack
 from kmsplan.plan.serialize import summary_line
 from kmsplan.plan.types import Plan
 from kmsplan.render import markdown, text
+from kmsplan.render.stacks import heading, stacks_found, where
 from kmsplan.render.terminal import one_line
 
 # More stacks than this: each stack's plan is folded in a <details> block in Markdown.
@@ -29,12 +30,6 @@ class Outcome(Protocol):
 
     @property
     def error(self) -> str | None: ...
-
-
-def _where(stack: Stack) -> str:
-    account = stack.account or "(account of the credentials)"
-    region = stack.region or "(Region of the run)"
-    return f"{account}, {region}"
 
 
 def _status(outcome: Outcome) -> str:
@@ -58,11 +53,10 @@ def run_summary(outcomes: Sequence[Outcome]) -> str:
 
 
 def render_text(outcomes: Sequence[Outcome], *, color: bool) -> str:
-    lines = [f"Stacks ({len(outcomes)}):"]
-    lines += [f"  {one_line(o.stack.name)}  {_where(o.stack)}" for o in outcomes]
+    lines = stacks_found([o.stack for o in outcomes])
     lines.append("")
     for outcome in outcomes:
-        lines.append(f"=== stack {one_line(outcome.stack.name)} ===")
+        lines.append(heading(outcome.stack))
         if outcome.plan is not None:
             lines.append(text.render(outcome.plan, color=color).rstrip("\n"))
         else:
@@ -82,7 +76,7 @@ def render_markdown(outcomes: Sequence[Outcome]) -> str:
     ]
     for o in outcomes:
         result = summary_line(o.plan) if o.plan is not None else "**failed**"
-        lines.append(f"| `{o.stack.name}` | {_where(o.stack)} | {result} |")
+        lines.append(f"| `{o.stack.name}` | {where(o.stack)} | {result} |")
     lines += ["", run_summary(outcomes), ""]
     for outcome in outcomes:
         body = (

@@ -18,10 +18,10 @@ MANIFEST = "version: 1\nstack: s\nkeys:\n  a: {}\n"
 def broken_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """`kmsplan validate` on a valid manifest, with the loader failing as a bug would."""
 
-    def load(paths: object) -> None:
+    def load_stacks(paths: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("kmsplan.commands.validate.load", load)
+    monkeypatch.setattr("kmsplan.commands.validate.load_stacks", load_stacks)
     monkeypatch.delenv("KMSPLAN_DEBUG", raising=False)
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST, encoding="utf-8")
