@@ -95,28 +95,36 @@ def sarif_document(
     *,
     rules: Sequence[Rule] = RULES,
     base_dir: str | None = None,
+    failures: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """One run with every finding. `failures` (one message per stack that could not be
+    linted) make the run's invocation unsuccessful, with one error notification each: its
+    results are then incomplete."""
     if any(f.rule == RULE_FAILED.id for f in findings) and RULE_FAILED not in rules:
         rules = (*rules, RULE_FAILED)  # described only in runs where a rule failed
     index = {rule.id: i for i, rule in enumerate(rules)}
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "kmsplan",
-                        "version": __version__,
-                        "semanticVersion": __version__,
-                        "rules": [_rule_descriptor(rule) for rule in rules],
-                    }
-                },
-                "columnKind": "unicodeCodePoints",
-                "results": [_result(f, index[f.rule], base_dir) for f in findings],
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "kmsplan",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": [_rule_descriptor(rule) for rule in rules],
             }
-        ],
+        },
     }
+    if failures:
+        run["invocations"] = [
+            {
+                "executionSuccessful": False,
+                "toolExecutionNotifications": [
+                    {"level": "error", "message": {"text": text}} for text in failures
+                ],
+            }
+        ]
+    run["columnKind"] = "unicodeCodePoints"
+    run["results"] = [_result(f, index[f.rule], base_dir) for f in findings]
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
 def render_sarif(
@@ -124,5 +132,7 @@ def render_sarif(
     *,
     rules: Sequence[Rule] = RULES,
     base_dir: str | None = None,
+    failures: Sequence[str] = (),
 ) -> str:
-    return json.dumps(sarif_document(findings, rules=rules, base_dir=base_dir), indent=2) + "\n"
+    document = sarif_document(findings, rules=rules, base_dir=base_dir, failures=failures)
+    return json.dumps(document, indent=2) + "\n"
