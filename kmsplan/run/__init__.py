@@ -3,7 +3,8 @@
 A run owns, for one stack: loading the manifests or a saved plan, the AWS credentials and the
 clients per placement (`ClientPool`), the identity and the account and Region guards
 (`guards`), the stack lock (`lock`), the live read and the plan (`planning`), the saved-plan
-checks (`saved`) and the hand-over to the applier (`Run.apply`). Commands stay thin: they
+checks (`saved`) and the hand-over to the applier (`Run.apply`). Runs of several stacks, each
+stack on its own run, are `stacks` (plan) and `linting` (lint). Commands stay thin: they
 parse, open a run (`open_stack`, `open_saved_plan`), render and choose the exit code.
 """
 
