@@ -19,7 +19,7 @@ from typing import Any
 
 from kmsplan.errors import KmsplanError
 from kmsplan.lint.finding import Finding, Severity, finding_to_dict
-from kmsplan.model import Location, Placement
+from kmsplan.model import Location, Placement, Role
 from kmsplan.plan.actions import ACTIONS
 from kmsplan.plan.types import (
     FORMAT_VERSION,
@@ -60,6 +60,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "stack": plan.stack,
         "account_id": plan.account_id,
         "region": plan.region,
+        "role": role_to_dict(plan.role),
         "summary": summary_counts(plan),
         "changes": [_change_to_dict(c) for c in plan.changes],
         "cost": {
@@ -83,6 +84,13 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         },
         "fingerprint": dict(plan.fingerprint),
     }
+
+
+def role_to_dict(role: Role | None) -> dict[str, Any] | None:
+    """The stack's ``role:`` as the documents hold it; None without one."""
+    if role is None:
+        return None
+    return {"arn": role.arn, "external_id": role.external_id, "session_name": role.session_name}
 
 
 def _change_to_dict(change: Change) -> dict[str, Any]:
@@ -145,12 +153,7 @@ def plan_from_dict(document: Mapping[str, Any]) -> Plan:
     document that does not have the shape `plan_to_dict` writes."""
     if not isinstance(document, Mapping):
         raise PlanFormatError("plan document: expected a JSON object")
-    version = document.get("format_version")
-    if isinstance(version, bool) or version != FORMAT_VERSION:
-        raise PlanFormatError(
-            f"plan document: unsupported format_version {version!r} "
-            f"(this kmsplan reads format_version {FORMAT_VERSION})"
-        )
+    check_format_version(document)
     reader = _Reader(document, "")
     gate = reader.mapping("gate")
     cost = reader.mapping("cost")
@@ -160,6 +163,7 @@ def plan_from_dict(document: Mapping[str, Any]) -> Plan:
         stack=reader.string("stack"),
         account_id=reader.string("account_id"),
         region=reader.string("region"),
+        role=_role(reader),
         changes=tuple(_change_from_dict(c) for c in reader.objects("changes")),
         gate=GateOptions(
             allow_delete=gate.boolean("allow_delete"),
@@ -180,6 +184,17 @@ def plan_from_dict(document: Mapping[str, Any]) -> Plan:
             k: _string(v, f"fingerprint.{k}") for k, v in reader.raw_mapping("fingerprint").items()
         },
     )
+
+
+def check_format_version(document: Mapping[str, Any]) -> None:
+    """kmsplan reads only the format_version it writes: a document of another one (an older
+    kmsplan's saved plan, a newer one's) is refused, with the way out."""
+    version = document.get("format_version")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise PlanFormatError(
+            f"plan document: unsupported format_version {version!r} "
+            f"(this kmsplan reads format_version {FORMAT_VERSION}); run kmsplan plan again"
+        )
 
 
 def _change_from_dict(reader: _Reader) -> Change:
@@ -214,6 +229,17 @@ def _change_from_dict(reader: _Reader) -> Change:
         reason=Reason.parse(reader.string("reason")),
         policy_diff=dict(policy_diff) if policy_diff is not None else None,
         placement=_placement(reader),
+    )
+
+
+def _role(reader: _Reader) -> Role | None:
+    if reader.raw("role") is None:
+        return None
+    role = reader.mapping("role")
+    return Role(
+        arn=role.string("arn"),
+        external_id=role.nullable_string("external_id"),
+        session_name=role.nullable_string("session_name"),
     )
 
 
@@ -301,6 +327,13 @@ class _Reader:
             return None
         if not isinstance(value, Mapping):
             raise self._fail(name, "an object or null")
+        return value
+
+    def nullable_string(self, name: str) -> str | None:
+        """A string member that may be null, not absent."""
+        value = self.raw(name)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(name, "a string or null")
         return value
 
     def optional_string(self, name: str) -> str | None:

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmsplan.lint.finding import Finding
-from kmsplan.model import Placement
+from kmsplan.model import Placement, Role
 from kmsplan.plan.actions import Action
 from kmsplan.plan.address import Address, Resource, Step
 from kmsplan.plan.reasons import NO_REASON, Reason
 
-FORMAT_VERSION = 1
+# 2: the plan names the stack's role (``role``); a saved run of several stacks.
+FORMAT_VERSION = 2
 
 __all__ = [
     "FORMAT_VERSION",
@@ -146,6 +147,8 @@ class Plan:
     stack: str
     account_id: str
     region: str
+    # The stack's ``role:``, assumed to read and write; `apply --plan` assumes it again.
+    role: Role | None = None
     changes: tuple[Change, ...] = ()  # in apply order
     gate: GateOptions = GateOptions()
     # Read-only notes for reviewers: foreign grants, unmanaged aliases, principal warnings.

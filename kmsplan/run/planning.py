@@ -5,7 +5,7 @@ plan.
 2. read the stack's live state (checking the principals the manifests name), then ask KMS for
    the last use of the keys the plan would delete — known only once live keys are discovered;
 3. diff, attach the lint findings for the keys the plan changes, the fingerprint of what was
-   read, and kmsplan's version.
+   read, kmsplan's version, and the stack's role (a saved plan is applied with it).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def plan_live(
         findings=findings_for_changed_keys(desired, live, plan),
         fingerprint=fingerprint(live),
         kmsplan_version=__version__,
+        role=desired.role,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from kmsplan.lint.finding import Finding, Severity
-from kmsplan.model import Location
+from kmsplan.model import Location, Role
 from kmsplan.plan.types import (
     Action,
     ApiCall,
@@ -522,6 +522,7 @@ def build_sample_plan() -> Plan:
         stack="payments",
         account_id=ACCOUNT,
         region=REGION,
+        role=Role(arn=f"arn:aws:iam::{ACCOUNT}:role/kmsplan-payments", external_id="payments-7f3a"),
         changes=(
             orders,
             orders_alias,

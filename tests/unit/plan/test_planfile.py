@@ -67,7 +67,7 @@ def test_saved_plan_round_trips_exactly() -> None:
     assert {c.action.value for c in plan.changes} == {"create", "update", "delete"}
     assert plan.blocked  # deleting 'legacy' needs --allow-delete
     text = planfile.dumps(plan)
-    assert json.loads(text)["format_version"] == 1
+    assert json.loads(text)["format_version"] == 2
     assert planfile.loads(text) == plan
 
 
@@ -92,7 +92,24 @@ def test_unknown_format_version_is_refused() -> None:
     with pytest.raises(KmsplanError) as exc:
         planfile.loads(json.dumps(document))
     assert str(exc.value) == (
-        "plan document: unsupported format_version 99 (this kmsplan reads format_version 1)"
+        "plan document: unsupported format_version 99 (this kmsplan reads format_version 2); "
+        "run kmsplan plan again"
+    )
+
+
+def test_a_plan_saved_by_an_older_kmsplan_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    # format_version 1 had no role: a plan saved then cannot say which role to assume.
+    document = json.loads(planfile.dumps(rich_plan()))
+    del document["role"], document["checksum"]
+    document["format_version"] = 1
+    document["checksum"] = planfile.checksum(document)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(KmsplanError) as exc:
+        planfile.read(path)
+    assert str(exc.value) == (
+        f"{path}: plan document: unsupported format_version 1 (this kmsplan reads "
+        "format_version 2); run kmsplan plan again"
     )
 
 

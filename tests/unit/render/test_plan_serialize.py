@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kmsplan.errors import KmsplanError
-from kmsplan.model import Placement
+from kmsplan.model import Placement, Role
 from kmsplan.plan.serialize import (
     NO_CHANGES,
     PlanFormatError,
@@ -24,6 +24,7 @@ from kmsplan.plan.serialize import (
     summary_line,
 )
 from kmsplan.plan.types import (
+    FORMAT_VERSION,
     Action,
     ApiCall,
     AttributeChange,
@@ -83,7 +84,7 @@ def test_round_trip_keeps_what_plan_equality_does_not_see_in_a_hash() -> None:
 def test_document_starts_with_format_version_and_has_every_documented_member() -> None:
     document = plan_to_dict(build_sample_plan())
     assert next(iter(document)) == "format_version"
-    assert list(document) == list(SCHEMA["required"])
+    assert list(document) == list(SCHEMA["$defs"]["plan"]["required"])
     change = document["changes"][-1]
     assert change["address"] == "key.legacy"
     assert change["destructive"] is True
@@ -206,6 +207,15 @@ def _plans(draw: st.DrawFn) -> Plan:
         stack=draw(_names),
         account_id=draw(st.from_regex(r"\A[0-9]{12}\Z")),
         region=draw(st.sampled_from(["us-east-1", "eu-west-1"])),
+        role=draw(
+            st.none()
+            | st.builds(
+                Role,
+                arn=st.just("arn:aws:iam::222233334444:role/x"),
+                external_id=st.none() | st.text(max_size=8),
+                session_name=st.none() | st.text(max_size=8),
+            )
+        ),
         changes=tuple(draw(st.lists(_changes(), max_size=4))),
         gate=draw(
             st.builds(
@@ -249,10 +259,14 @@ def test_any_plan_round_trips_through_json_text(plan: Plan) -> None:
 
 def test_schema_is_a_valid_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    assert SCHEMA["properties"]["format_version"] == {
-        "description": "Version of this document's format.",
-        "const": 1,
+    assert SCHEMA["$defs"]["plan"]["properties"]["format_version"] == {
+        "$ref": "#/$defs/format_version"
     }
+    assert SCHEMA["$defs"]["format_version"] == {
+        "description": "Version of this document's format.",
+        "const": FORMAT_VERSION,
+    }
+    assert FORMAT_VERSION == 2
 
 
 @pytest.mark.parametrize(
@@ -266,7 +280,8 @@ def test_rendered_plans_validate_against_the_schema(plan: Plan) -> None:
 
 def test_schema_rejects_an_unknown_format_version_and_unknown_members() -> None:
     document = plan_to_dict(build_sample_plan())
-    assert not VALIDATOR.is_valid({**document, "format_version": 2})
+    assert not VALIDATOR.is_valid({**document, "format_version": 1})
+    assert not VALIDATOR.is_valid({**document, "format_version": 3})
     assert not VALIDATOR.is_valid({**document, "surprise": True})
     blocked_without_blocks = json.loads(json.dumps(document))
     blocked_without_blocks["changes"][-1]["gate"]["blocks"] = []
@@ -280,16 +295,24 @@ def test_schema_rejects_an_unknown_format_version_and_unknown_members() -> None:
     ("edit", "message"),
     [
         (
-            lambda d: d.update(format_version=2),
-            "plan document: unsupported format_version 2 (this kmsplan reads format_version 1)",
+            lambda d: d.update(format_version=1),
+            "plan document: unsupported format_version 1 (this kmsplan reads format_version 2); "
+            "run kmsplan plan again",
+        ),
+        (
+            lambda d: d.update(format_version=3),
+            "plan document: unsupported format_version 3 (this kmsplan reads format_version 2); "
+            "run kmsplan plan again",
         ),
         (
             lambda d: d.update(format_version=True),
-            "plan document: unsupported format_version True (this kmsplan reads format_version 1)",
+            "plan document: unsupported format_version True (this kmsplan reads format_version "
+            "2); run kmsplan plan again",
         ),
         (
             lambda d: d.pop("format_version"),
-            "plan document: unsupported format_version None (this kmsplan reads format_version 1)",
+            "plan document: unsupported format_version None (this kmsplan reads format_version "
+            "2); run kmsplan plan again",
         ),
         (lambda d: d.pop("stack"), "plan document: stack: missing"),
         (
@@ -317,8 +340,17 @@ def test_schema_rejects_an_unknown_format_version_and_unknown_members() -> None:
             lambda d: d.update(unmanaged=[1]),
             "plan document: unmanaged[0]: expected a string",
         ),
+        (lambda d: d.pop("role"), "plan document: role: missing"),
+        (lambda d: d.update(role="arn"), "plan document: role: expected an object"),
+        (lambda d: d["role"].update(arn=None), "plan document: role.arn: expected a string"),
+        (
+            lambda d: d["role"].update(external_id=7),
+            "plan document: role.external_id: expected a string or null",
+        ),
+        (lambda d: d["role"].pop("session_name"), "plan document: role.session_name: missing"),
     ],
     ids=[
+        "version-1",
         "future-version",
         "bool-version",
         "no-version",
@@ -329,6 +361,11 @@ def test_schema_rejects_an_unknown_format_version_and_unknown_members() -> None:
         "block-without-unblock",
         "string-cost",
         "non-string-note",
+        "no-role",
+        "role-not-object",
+        "role-arn-null",
+        "role-external-id-number",
+        "role-without-session-name",
     ],
 )
 def test_malformed_documents_are_refused_with_the_member_named(edit: Any, message: str) -> None:
@@ -339,6 +376,22 @@ def test_malformed_documents_are_refused_with_the_member_named(edit: Any, messag
     assert str(raised.value) == message
     assert isinstance(raised.value, KmsplanError)
     assert int(raised.value.exit_code) == 1
+
+
+def test_the_stacks_role_is_in_the_document_and_read_back() -> None:
+    plan = build_sample_plan()
+    assert plan_to_dict(plan)["role"] == {
+        "arn": "arn:aws:iam::111122223333:role/kmsplan-payments",
+        "external_id": "payments-7f3a",
+        "session_name": None,
+    }
+    assert plan_from_dict(plan_to_dict(plan)).role == plan.role
+    without = dataclasses.replace(plan, role=None)
+    assert plan_to_dict(without)["role"] is None
+    assert plan_from_dict(plan_to_dict(without)).role is None
+    VALIDATOR.validate(plan_to_dict(without))
+    bad_arn = {**plan_to_dict(plan), "role": {**plan_to_dict(plan)["role"], "arn": "role/x"}}
+    assert not VALIDATOR.is_valid(bad_arn)
 
 
 def test_a_non_object_document_is_refused() -> None:

@@ -14,7 +14,7 @@ def test_json_is_the_plan_document_indented_with_a_final_newline() -> None:
     plan = build_sample_plan()
     out = json_render.render(plan)
     assert out == json.dumps(plan_to_dict(plan), indent=2) + "\n"
-    assert out.startswith('{\n  "format_version": 1,\n  "kmsplan_version": "0.1.0",\n')
+    assert out.startswith('{\n  "format_version": 2,\n  "kmsplan_version": "0.1.0",\n')
     assert plan_from_dict(json.loads(out)) == plan
 
 

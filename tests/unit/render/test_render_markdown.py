@@ -150,7 +150,7 @@ def test_empty_plan_comment_says_no_changes_and_has_no_table() -> None:
         "\n"
         "**No changes. KMS matches the manifests.**\n"
         "\n"
-        "_kmsplan 0.1.0, plan format 1_\n"
+        "_kmsplan 0.1.0, plan format 2_\n"
     )
 
 

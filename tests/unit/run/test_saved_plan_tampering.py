@@ -169,8 +169,8 @@ def test_apply_refuses_a_plan_with_any_field_changed(
     assert (code, out) == (1, "")
     if path == ("format_version",):  # an unknown format is refused as such, checksum unread
         assert err == (
-            f"error: {saved}: plan document: unsupported format_version 2 (this kmsplan reads "
-            "format_version 1)\n"
+            f"error: {saved}: plan document: unsupported format_version 3 (this kmsplan reads "
+            "format_version 2); run kmsplan plan again\n"
         )
     else:
         assert err == f"error: {saved}: {CHECKSUM_REFUSAL}\n"
