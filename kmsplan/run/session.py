@@ -180,16 +180,18 @@ def open_saved_plan(
     path: str, aws: AwsSettings, *, lock: LockOptions | None = None
 ) -> Iterator[SavedPlanRun]:
     """Steps 1-5 for the plan saved at `path`; the block runs under the stack lock. A saved
-    plan names no lock: only ``--lock URL`` (`lock`) gives one."""
+    plan names no lock: only ``--lock URL`` (`lock`) gives one. It names the stack's role,
+    which the run assumes as a run from the manifests does; the account guard checks the
+    plan's account against the identity the role gives."""
     check_region_name(aws.region)
     if lock is not None:
         lock.check()
     saved = planfile.read(path)
     check_region_name(saved.region, source="Region in the saved plan")
     check_region(saved.region, aws.region, intent=Intent.SAVED_PLAN)
-    pool = ClientPool(aws)
+    pool = ClientPool(aws, role=saved.role, session_name=f"kmsplan-{saved.stack}")
     identity = pool.connect(saved.region)
     check_account(saved.account_id, identity, intent=Intent.SAVED_PLAN)
-    held = lock_for(lock, None, caller_arn=identity.caller_arn, aws=aws)
+    held = lock_for(lock, None, caller_arn=identity.caller_arn, aws=aws, role=saved.role)
     with stack_lock(saved.stack, identity.home, held):
         yield SavedPlanRun(pool, identity, path, saved)

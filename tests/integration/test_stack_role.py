@@ -4,6 +4,7 @@ server keeps one state per account: calls made with the role's credentials land 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,47 @@ def test_a_stack_with_a_role_is_applied_in_the_roles_account_and_plans_clean(
     assert callers and all(
         c == f"arn:aws:sts::{OTHER}:assumed-role/x/kmsplan-test" for c in callers
     ), callers
+    assert [t["kmsplan:stack"] for t in stack_tags(role_client(endpoint))] == ["org"]
+    assert client(endpoint).list_keys()["Keys"] == []  # nothing in the base account
+    code, out, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--detailed-exitcode")
+    assert (code, out.splitlines()[-1]) == (0, "No changes. KMS matches the manifests.")
+
+
+def test_a_saved_plan_of_a_stack_with_a_role_is_applied_with_that_role(
+    tmp_path: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manifest = write_manifest(
+        tmp_path / "m.yaml",
+        "org",
+        {"a": {"description": "A"}},
+        account=OTHER,
+        role=ROLE,
+        external_id="org-7f3a",
+    )
+    saved = tmp_path / "plan.json"
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(manifest), "--out", str(saved))
+    assert code == 0, out + err
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    assert (document["account_id"], document["role"]) == (
+        OTHER,
+        {"arn": ROLE, "external_id": "org-7f3a", "session_name": None},
+    )
+    callers: list[str] = []
+
+    def install(sts: Any) -> None:
+        def after_call(parsed: Any = None, **_: Any) -> None:
+            callers.append(str(parsed.get("Arn", "")))
+
+        sts.meta.events.register("after-call.sts.GetCallerIdentity", after_call)
+
+    with hooked_clients(monkeypatch, install, client_names=("sts",)):
+        code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
+    assert code == 0, out + err
+    # The account guard saw the role's identity (session kmsplan-<stack>), not the base one.
+    assert callers and set(callers) == {f"arn:aws:sts::{OTHER}:assumed-role/x/kmsplan-org"}
     assert [t["kmsplan:stack"] for t in stack_tags(role_client(endpoint))] == ["org"]
     assert client(endpoint).list_keys()["Keys"] == []  # nothing in the base account
     code, out, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--detailed-exitcode")
