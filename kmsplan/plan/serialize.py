@@ -10,16 +10,24 @@ values (dict, list, str, int, float, bool, None). Lint findings are typed in the
 Some members of the document are derived, for readers of the JSON who do not have kmsplan's
 types: ``summary``, each change's ``destructive`` flag and ``gate.status``, and
 ``cost.monthly_delta_usd`` / ``cost.prices``. `plan_from_dict` ignores them and recomputes.
+
+A run of several stacks has one document too (``kind: run``, `run_to_dict`): per stack its
+status, where it ran, and its plan document or the error that stopped it, then the run's
+summary. `StackStatus` is the one definition of a stack's result that the run's summary line
+(text, Markdown) and the JSON summary count. `run_from_dict` reads back the plans of a run
+whose every stack was planned (a saved run).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from kmsplan.errors import KmsplanError
 from kmsplan.lint.finding import Finding, Severity, finding_to_dict
-from kmsplan.model import Location, Placement, Role
+from kmsplan.model import Location, Placement, Role, Stack
 from kmsplan.plan.actions import ACTIONS
 from kmsplan.plan.types import (
     FORMAT_VERSION,
@@ -154,7 +162,12 @@ def plan_from_dict(document: Mapping[str, Any]) -> Plan:
     if not isinstance(document, Mapping):
         raise PlanFormatError("plan document: expected a JSON object")
     check_format_version(document)
-    reader = _Reader(document, "")
+    return _plan_from_reader(_Reader(document, ""))
+
+
+def _plan_from_reader(reader: _Reader) -> Plan:
+    """The plan at `reader` (the document, or a run's ``stacks[i].plan``); its format_version
+    was checked."""
     gate = reader.mapping("gate")
     cost = reader.mapping("cost")
     return Plan(
@@ -181,7 +194,8 @@ def plan_from_dict(document: Mapping[str, Any]) -> Plan:
             for line in cost.objects("lines")
         ),
         fingerprint={
-            k: _string(v, f"fingerprint.{k}") for k, v in reader.raw_mapping("fingerprint").items()
+            k: _string(v, reader._where(f"fingerprint.{k}"))
+            for k, v in reader.raw_mapping("fingerprint").items()
         },
     )
 
@@ -456,3 +470,172 @@ def summary_sentences(plan: Plan) -> tuple[str, str]:
         f"Plan: {', '.join(parts)}.",
         f"Monthly cost: {format_usd(plan.monthly_cost_delta)} ({PRICES_NOTE}).",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A run of several stacks
+
+
+class Outcome(Protocol):
+    """What one stack of a run came to (the run layer's `StackOutcome`): its plan, or the
+    error that stopped it."""
+
+    @property
+    def stack(self) -> Stack: ...
+
+    @property
+    def plan(self) -> Plan | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class StackStatus(enum.Enum):
+    """A stack's result in a run; the run's summary counts stacks per status."""
+
+    CHANGES = "changes"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    NO_CHANGES = "no_changes"
+
+    @classmethod
+    def of(cls, plan: Plan | None) -> StackStatus:
+        """Failed without a plan; else blocked when the gate blocks anything, else with or
+        without changes."""
+        if plan is None:
+            return cls.FAILED
+        if plan.blocked:
+            return cls.BLOCKED
+        return cls.CHANGES if plan.has_changes else cls.NO_CHANGES
+
+    @property
+    def counter(self) -> str:
+        """Its member in the run document's summary: ``with_changes``, ``blocked``, ..."""
+        return _RUN_COUNTERS[self]
+
+    @property
+    def words(self) -> str:
+        """For people: ``changes``, ``no changes``."""
+        return self.value.replace("_", " ")
+
+
+_RUN_COUNTERS = {
+    StackStatus.CHANGES: "with_changes",
+    StackStatus.BLOCKED: "blocked",
+    StackStatus.FAILED: "failed",
+    StackStatus.NO_CHANGES: "without_changes",
+}
+
+RUN_KIND = "run"
+
+
+def run_counts(statuses: Sequence[StackStatus]) -> dict[str, int]:
+    """``{"stacks": n, "with_changes": n, "blocked": n, "failed": n, "without_changes": n}``:
+    every stack counted once, under its status."""
+    return {"stacks": len(statuses), **{s.counter: statuses.count(s) for s in StackStatus}}
+
+
+def run_summary_line(statuses: Sequence[StackStatus]) -> str:
+    """``Run: 3 stacks: 1 with changes, 0 blocked, 1 failed, 1 without changes.``"""
+    counts = run_counts(statuses)
+    total = counts.pop("stacks")
+    parts = ", ".join(f"{n} {counter.replace('_', ' ')}" for counter, n in counts.items())
+    return f"Run: {total} stack{'s' if total != 1 else ''}: {parts}."
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One stack of a run document: its name, what its manifests declare (unknown for a saved
+    run's stack: its plan says), its plan or its error."""
+
+    name: str
+    declared: Stack | None
+    plan: Plan | None
+    error: str | None
+
+
+def run_to_dict(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """The run document of several stacks (``kind: run``): per stack its status, where it
+    ran, and its plan document or the error that stopped it; one summary for the run."""
+    return _run_document([_Entry(o.stack.name, o.stack, o.plan, o.error) for o in outcomes])
+
+
+def plans_to_run_dict(plans: Sequence[Plan]) -> dict[str, Any]:
+    """The run document of stacks that were all planned: the same document `run_to_dict`
+    makes of their outcomes."""
+    return _run_document([_Entry(p.stack, None, p, None) for p in plans])
+
+
+def _run_document(entries: Sequence[_Entry]) -> dict[str, Any]:
+    statuses = [StackStatus.of(e.plan) for e in entries]
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": RUN_KIND,
+        "summary": run_counts(statuses),
+        "stacks": [_entry_to_dict(e, s) for e, s in zip(entries, statuses, strict=True)],
+    }
+
+
+def _entry_to_dict(entry: _Entry, status: StackStatus) -> dict[str, Any]:
+    plan, declared = entry.plan, entry.declared
+    # Where the stack ran: its plan's account and Region; for a stack that failed, what its
+    # manifests declare (null where they declare nothing).
+    account: str | None
+    region: str | None
+    role: Role | None
+    if plan is not None:
+        account, region, role = plan.account_id, plan.region, plan.role
+    elif declared is not None:
+        account, region, role = declared.account, declared.region, declared.role
+    else:
+        account = region = role = None
+    return {
+        "stack": entry.name,
+        "status": status.value,
+        "account": account,
+        "region": region,
+        "role": role_to_dict(role),
+        "error": None if plan is not None else (entry.error or ""),
+        "plan": plan_to_dict(plan) if plan is not None else None,
+    }
+
+
+def is_run_document(document: object) -> bool:
+    """Whether `document` is a run document (``kind: run``) rather than a plan document."""
+    return isinstance(document, Mapping) and "kind" in document
+
+
+def run_from_dict(document: Mapping[str, Any]) -> tuple[Plan, ...]:
+    """The plans of a run document whose every stack was planned (a saved run), in its
+    order. Raises PlanFormatError for an unknown format_version, a stack without a plan, two
+    plans of one stack, or a document that does not have the shape `run_to_dict` writes.
+    ``summary`` and each stack's ``status``, ``account``, ``region`` and ``role`` are derived
+    from the plans: they are not read."""
+    if not isinstance(document, Mapping):
+        raise PlanFormatError("plan document: expected a JSON object")
+    check_format_version(document)
+    reader = _Reader(document, "")
+    if reader.raw("kind") != RUN_KIND:
+        raise reader._fail("kind", f'"{RUN_KIND}"')
+    entries = reader.objects("stacks")
+    if not entries:
+        raise reader._fail("stacks", "at least one stack")
+    plans: list[Plan] = []
+    for entry in entries:
+        if entry.raw("plan") is None:
+            name = entry.data.get("stack")
+            raise PlanFormatError(
+                f"plan document: {entry._where('plan')}: stack {name!r} has no plan (a run in "
+                "which a stack failed is never saved)"
+            )
+        nested = entry.mapping("plan")
+        version = nested.raw("format_version")
+        if isinstance(version, bool) or version != FORMAT_VERSION:
+            raise nested._fail("format_version", str(FORMAT_VERSION))
+        plan = _plan_from_reader(nested)
+        if any(p.stack == plan.stack for p in plans):
+            raise PlanFormatError(
+                f"plan document: {nested._where('stack')}: a second plan of stack {plan.stack!r}"
+            )
+        plans.append(plan)
+    return tuple(plans)

@@ -8,11 +8,8 @@ returns strings; each plan is rendered by the single-stack renderers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
-from kmsplan.model import Stack
-from kmsplan.plan.serialize import summary_line
-from kmsplan.plan.types import Plan
+from kmsplan.plan.serialize import Outcome, StackStatus, run_summary_line, summary_line
 from kmsplan.render import markdown, text
 from kmsplan.render.stacks import heading, stacks_found, where
 from kmsplan.render.terminal import one_line
@@ -21,35 +18,13 @@ from kmsplan.render.terminal import one_line
 FOLD_ABOVE = 3
 
 
-class Outcome(Protocol):
-    @property
-    def stack(self) -> Stack: ...
-
-    @property
-    def plan(self) -> Plan | None: ...
-
-    @property
-    def error(self) -> str | None: ...
-
-
-def _status(outcome: Outcome) -> str:
-    plan = outcome.plan
-    if plan is None:
-        return "failed"
-    if plan.blocked:
-        return "blocked"
-    return "changes" if plan.has_changes else "no changes"
+__all__ = ["FOLD_ABOVE", "Outcome", "render_markdown", "render_text", "run_summary"]
 
 
 def run_summary(outcomes: Sequence[Outcome]) -> str:
-    """`Run: 3 stacks: 1 with changes, 0 blocked, 1 failed, 1 without changes.`"""
-    statuses = [_status(o) for o in outcomes]
-    count = len(outcomes)
-    return (
-        f"Run: {count} stack{'s' if count != 1 else ''}: {statuses.count('changes')} with "
-        f"changes, {statuses.count('blocked')} blocked, {statuses.count('failed')} failed, "
-        f"{statuses.count('no changes')} without changes."
-    )
+    """`Run: 3 stacks: 1 with changes, 0 blocked, 1 failed, 1 without changes.` (the counts
+    of the JSON run document's summary)."""
+    return run_summary_line([StackStatus.of(o.plan) for o in outcomes])
 
 
 def render_text(outcomes: Sequence[Outcome], *, color: bool) -> str:
@@ -85,7 +60,7 @@ def render_markdown(outcomes: Sequence[Outcome]) -> str:
             else f"### stack `{outcome.stack.name}`: failed\n\n```\n{outcome.error}\n```"
         )
         if fold:
-            title = f"{outcome.stack.name}: {_status(outcome)}"
+            title = f"{outcome.stack.name}: {StackStatus.of(outcome.plan).words}"
             lines += ["<details>", f"<summary>{title}</summary>", "", body, "", "</details>"]
         else:
             lines.append(body)
