@@ -12,31 +12,53 @@ the document without the checksum): a plan edited after `plan --out` wrote it is
 checksum catches edits, not an adversary, who can compute it too: apply therefore trusts
 nothing in the file it can establish itself, and judges the plan's calls again with its own
 gate flags against live KMS read again (`kmsplan.run.saved`).
+
+``plan --out`` of several stacks saves one file for the run (`write_run`): the run document
+(``kind: run``, `kmsplan.plan.serialize.run_to_dict`), which holds each stack's plan
+document, with one checksum over the whole file. One checksum, not one per stack: a stack
+dropped from the file, two files spliced into one or a stack's plan moved to another run is an
+edit like any other, and the file is exactly the run's ``--format json`` document plus its
+checksum, as a single stack's saved plan is its plan document plus its checksum. A run in
+which a stack failed to plan is never saved (the command refuses ``--out`` then): every stack
+of a saved run has its plan. `read_saved` reads either kind of file: one plan per stack.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kmsplan.errors import KmsplanError
 from kmsplan.model import Grant, Key, LiveState
-from kmsplan.plan.serialize import PlanFormatError, plan_from_dict, plan_to_dict
+from kmsplan.plan.serialize import (
+    PlanFormatError,
+    is_run_document,
+    plan_from_dict,
+    plan_to_dict,
+    plans_to_run_dict,
+    run_from_dict,
+)
 from kmsplan.plan.types import FORMAT_VERSION, Plan
 
 __all__ = [
     "PlanFormatError",
     "dumps",
+    "dumps_run",
     "fingerprint",
     "loads",
+    "loads_saved",
     "read",
+    "read_saved",
     "stale_objects",
     "write",
+    "write_run",
 ]
 
+
+_T = TypeVar("_T")
 
 CHECKSUM = "checksum"
 CHECKSUM_PREFIX = "sha256:"
@@ -45,7 +67,18 @@ CHECKSUM_PREFIX = "sha256:"
 def dumps(plan: Plan) -> str:
     """The saved-plan document: the public JSON form of the plan and its checksum,
     pretty-printed."""
-    document = plan_to_dict(plan)
+    return _with_checksum(plan_to_dict(plan))
+
+
+def dumps_run(plans: Sequence[Plan]) -> str:
+    """The saved run of several stacks: the run document of `plans` (one per stack, each
+    planned) and one checksum over all of it, pretty-printed."""
+    if not plans:
+        raise ValueError("a saved run needs the plan of at least one stack")
+    return _with_checksum(plans_to_run_dict(plans))
+
+
+def _with_checksum(document: dict[str, Any]) -> str:
     document[CHECKSUM] = checksum(document)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -56,9 +89,22 @@ def checksum(document: Mapping[str, Any]) -> str:
 
 
 def loads(text: str) -> Plan:
-    """Read a saved plan. Raises PlanFormatError (a KmsplanError) for text that is not JSON, an
-    unknown ``format_version``, a document of the wrong shape, or one whose content does not
-    match its checksum."""
+    """Read the saved plan of one stack (`loads_saved`); a saved run of several stacks is
+    refused."""
+    plans = loads_saved(text)
+    if len(plans) > 1:
+        raise PlanFormatError(
+            f"plan document: a saved run of {len(plans)} stacks "
+            f"({', '.join(p.stack for p in plans)}), not the plan of one stack"
+        )
+    return plans[0]
+
+
+def loads_saved(text: str) -> tuple[Plan, ...]:
+    """Read a saved plan (a 1-tuple) or a saved run (one plan per stack, in the file's order).
+    Raises PlanFormatError (a KmsplanError) for text that is not JSON, an unknown
+    ``format_version``, a document of the wrong shape, or one whose content does not match its
+    checksum."""
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -77,23 +123,46 @@ def loads(text: str) -> Plan:
                 "plan document: the content does not match its checksum: the plan was changed "
                 "after kmsplan plan --out saved it; plan again. Nothing was changed"
             )
-    return plan_from_dict(document)
+    if is_run_document(document):
+        return run_from_dict(document)
+    return (plan_from_dict(document),)
 
 
 def write(path: str | Path, plan: Plan) -> None:
+    """Save the plan of one stack."""
+    _write(path, dumps(plan))
+
+
+def write_run(path: str | Path, plans: Sequence[Plan]) -> None:
+    """Save the plans of a run of several stacks, one per stack, as one file."""
+    _write(path, dumps_run(plans))
+
+
+def _write(path: str | Path, text: str) -> None:
     try:
-        Path(path).write_text(dumps(plan), encoding="utf-8")
+        Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise KmsplanError(f"cannot write the plan to {path}: {exc.strerror or exc}") from None
 
 
 def read(path: str | Path) -> Plan:
+    """The saved plan of one stack at `path` (`loads`)."""
+    return _read(path, loads)
+
+
+def read_saved(path: str | Path) -> tuple[Plan, ...]:
+    """The plans saved at `path`: a 1-tuple for the saved plan of one stack, one plan per
+    stack for a saved run (`loads_saved`)."""
+    return _read(path, loads_saved)
+
+
+def _read(path: str | Path, parse: Callable[[str], _T]) -> _T:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KmsplanError(f"cannot read the plan {path}: {exc}") from None
     try:
-        return loads(text)
+        return parse(text)
     except PlanFormatError as exc:
         raise PlanFormatError(f"{path}: {exc}") from None
 

@@ -186,7 +186,7 @@ def open_saved_plan(
     check_region_name(aws.region)
     if lock is not None:
         lock.check()
-    saved = planfile.read(path)
+    saved = one_stack(path, planfile.read_saved(path))
     check_region_name(saved.region, source="Region in the saved plan")
     check_region(saved.region, aws.region, intent=Intent.SAVED_PLAN)
     pool = ClientPool(aws, role=saved.role, session_name=f"kmsplan-{saved.stack}")
@@ -195,3 +195,15 @@ def open_saved_plan(
     held = lock_for(lock, None, caller_arn=identity.caller_arn, aws=aws, role=saved.role)
     with stack_lock(saved.stack, identity.home, held):
         yield SavedPlanRun(pool, identity, path, saved)
+
+
+def one_stack(path: str, saved: Sequence[Plan]) -> Plan:
+    """The plan of the one stack a saved file holds; a saved run of several is refused."""
+    if len(saved) > 1:
+        raise KmsplanError(
+            f"{path} holds the saved plans of {len(saved)} stacks "
+            f"({', '.join(p.stack for p in saved)}); apply --plan applies the saved plan of one "
+            "stack: save each stack's plan with kmsplan plan PATH --out FILE (kmsplan stacks "
+            "lists each stack's PATH). Nothing was changed"
+        )
+    return saved[0]

@@ -1,11 +1,12 @@
-"""Saved plans: an exact JSON round trip, strict versioning, and fingerprints that name every
-live object that changed since the plan was made."""
+"""Saved plans: an exact JSON round trip, strict versioning, saved runs of several stacks, and
+fingerprints that name every live object that changed since the plan was made."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from builders import (
@@ -23,10 +24,13 @@ from builders import (
 )
 
 from kmsplan.errors import KmsplanError
-from kmsplan.model import AliasTarget, KeyState, Rotation
+from kmsplan.model import AliasTarget, KeyState, Role, Rotation
 from kmsplan.plan import planfile
 from kmsplan.plan.differ import diff
+from kmsplan.plan.serialize import PlanFormatError
 from kmsplan.plan.types import GateOptions, Plan
+from kmsplan.render.json import render_run
+from kmsplan.run.stacks import StackOutcome
 
 ORDERS = desired_key(
     "orders",
@@ -123,6 +127,164 @@ def test_unreadable_plan_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(KmsplanError) as exc:
         planfile.read(tmp_path / "missing.json")
     assert str(exc.value).startswith(f"cannot read the plan {tmp_path / 'missing.json'}: ")
+
+
+# ---- saved runs of several stacks ---------------------------------------------------------------
+
+
+def second_plan() -> Plan:
+    """Another stack's plan, in another account, with a role."""
+    return dataclasses.replace(
+        diff(
+            stack(desired_key("a"), name="billing"), live_state(stack_name="billing"), GateOptions()
+        ),
+        account_id="222233334444",
+        role=Role(arn="arn:aws:iam::222233334444:role/x", external_id="ext"),
+        fingerprint={"account": "0" * 64},
+        kmsplan_version="0.1.0",
+    )
+
+
+def run_document(*plans: Plan) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(planfile.dumps_run(plans))
+    return loaded
+
+
+def refusal(document: dict[str, Any], *, checksum: bool = True) -> str:
+    """The refusal of `document` saved with its checksum computed again (as anyone can)."""
+    if checksum:
+        document["checksum"] = planfile.checksum(document)
+    with pytest.raises(PlanFormatError) as exc:
+        planfile.loads_saved(json.dumps(document))
+    return str(exc.value)
+
+
+def test_a_saved_run_reads_back_one_plan_per_stack_in_order(tmp_path: Path) -> None:
+    plans = (rich_plan(), second_plan())
+    path = tmp_path / "run.json"
+    planfile.write_run(path, plans)
+    assert planfile.read_saved(path) == plans
+    assert planfile.read_saved(path)[1].role == plans[1].role
+    single = tmp_path / "one.json"
+    planfile.write(single, plans[0])
+    assert planfile.read_saved(single) == (plans[0],)
+
+
+def test_a_saved_run_is_the_run_document_and_one_checksum_over_all_of_it() -> None:
+    plans = (rich_plan(), second_plan())
+    document = run_document(*plans)
+    checksum = document.pop("checksum")
+    outcomes = [StackOutcome(stack=stack(name=p.stack), plan=p) for p in plans]
+    # What `plan --format json` prints for the run, plus the checksum of all of it.
+    assert document == json.loads(render_run(outcomes))
+    assert checksum == planfile.checksum(document)
+    assert all("checksum" not in s["plan"] for s in document["stacks"])
+    assert document["summary"] == {
+        "stacks": 2,
+        "with_changes": 1,
+        "blocked": 1,
+        "failed": 0,
+        "without_changes": 0,
+    }
+
+
+def test_a_saved_run_validates_against_the_published_schema() -> None:
+    import jsonschema
+
+    schema_path = Path(__file__).resolve().parents[3] / "schemas" / "plan.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(run_document(rich_plan(), second_plan()))
+
+
+def test_a_saved_run_edited_anywhere_is_refused() -> None:
+    message = (
+        "plan document: the content does not match its checksum: the plan was changed after "
+        "kmsplan plan --out saved it; plan again. Nothing was changed"
+    )
+    edits = [
+        lambda d: d["stacks"].pop(),  # a stack dropped
+        lambda d: d["stacks"].reverse(),
+        lambda d: d["stacks"][0]["plan"]["changes"].pop(),
+        lambda d: d["stacks"][1].update(account="111122223333"),  # derived, still covered
+        lambda d: d["summary"].update(blocked=0),
+        lambda d: d["stacks"][1]["plan"]["role"].update(arn="arn:aws:iam::333344445555:role/y"),
+    ]
+    for edit in edits:
+        document = run_document(rich_plan(), second_plan())
+        edit(document)
+        assert refusal(document, checksum=False) == message
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["stacks"][1].update(plan=None, status="failed", error="error: x"),
+            "plan document: stacks[1].plan: stack 'billing' has no plan (a run in which a stack "
+            "failed is never saved)",
+        ),
+        (
+            lambda d: d["stacks"].append(d["stacks"][0]),
+            "plan document: stacks[2].plan.stack: a second plan of stack 'payments'",
+        ),
+        (
+            lambda d: d["stacks"][0]["plan"].update(format_version=1),
+            "plan document: stacks[0].plan.format_version: expected 2",
+        ),
+        (
+            lambda d: d["stacks"][0]["plan"]["changes"][0].update(action="replace"),
+            "plan document: stacks[0].plan.changes[0].action: expected one of create, update, "
+            "delete, restore, adopt, release",
+        ),
+        (
+            lambda d: d["stacks"][1]["plan"]["fingerprint"].update(account=1),
+            "plan document: stacks[1].plan.fingerprint.account: expected a string",
+        ),
+        (lambda d: d.update(kind="runs"), 'plan document: kind: expected "run"'),
+        (lambda d: d.update(stacks=[]), "plan document: stacks: expected at least one stack"),
+        (lambda d: d.update(stacks={}), "plan document: stacks: expected an array"),
+        (
+            lambda d: d.update(format_version=1),
+            "plan document: unsupported format_version 1 (this kmsplan reads format_version 2); "
+            "run kmsplan plan again",
+        ),
+    ],
+    ids=[
+        "failed-stack",
+        "two-plans-of-one-stack",
+        "nested-version",
+        "nested-member",
+        "nested-fingerprint",
+        "kind",
+        "no-stacks",
+        "stacks-not-array",
+        "version-1",
+    ],
+)
+def test_a_malformed_saved_run_is_refused_with_the_member_named(edit: Any, message: str) -> None:
+    document = run_document(rich_plan(), second_plan())
+    del document["checksum"]
+    edit(document)
+    assert refusal(document) == message
+
+
+def test_the_saved_plan_of_one_stack_is_not_read_from_a_run_of_several(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    planfile.write_run(path, (rich_plan(), second_plan()))
+    with pytest.raises(PlanFormatError) as exc:
+        planfile.read(path)
+    assert str(exc.value) == (
+        f"{path}: plan document: a saved run of 2 stacks (payments, billing), not the plan of "
+        "one stack"
+    )
+    planfile.write_run(path, (second_plan(),))  # a run of one stack is that stack's plan
+    assert planfile.read(path) == second_plan()
+
+
+def test_a_run_without_stacks_is_not_saved(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        planfile.write_run(tmp_path / "run.json", ())
+    assert not (tmp_path / "run.json").exists()
 
 
 # ---- fingerprints -----------------------------------------------------------------------------

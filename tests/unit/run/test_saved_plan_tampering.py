@@ -24,7 +24,7 @@ from builders import (
 
 from kmsplan.cli import main
 from kmsplan.lint.finding import Finding, Severity
-from kmsplan.model import Location, Rotation
+from kmsplan.model import Location, Role, Rotation
 from kmsplan.plan import planfile
 from kmsplan.plan.differ import diff
 from kmsplan.plan.types import Action, GateOptions, Plan, Resource
@@ -207,6 +207,72 @@ def test_apply_refuses_a_plan_with_members_added_or_removed(
         )
     else:
         assert err == f"error: {saved}: {CHECKSUM_REFUSAL}\n"
+
+
+# ---- a saved run of several stacks: one checksum over the whole file --------------------------
+
+
+def other_stack_plan() -> Plan:
+    plan = diff(
+        stack(desired_key("a"), name="billing"), live_state(stack_name="billing"), GateOptions()
+    )
+    return dataclasses.replace(
+        plan,
+        account_id="222233334444",
+        role=Role(arn="arn:aws:iam::222233334444:role/x", external_id="ext", session_name="s"),
+        fingerprint={"account": "0" * 64},
+        kmsplan_version="0.1.0",
+    )
+
+
+def run_document() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(planfile.dumps_run([saved_plan(), other_stack_plan()]))
+    return loaded
+
+
+RUN_PATHS = list(leaves(run_document()))
+
+
+def test_every_member_of_a_saved_run_is_covered() -> None:
+    assert {path[0] for path in RUN_PATHS} == set(run_document()) - {"checksum"}
+    assert len(RUN_PATHS) > len(PATHS)
+    for needle in ("summary", "status", "role", "external_id", "PendingWindowInDays"):
+        assert any(needle in path for path in RUN_PATHS), needle
+
+
+@pytest.mark.parametrize("path", RUN_PATHS, ids=lambda p: ".".join(map(str, p)))
+def test_apply_refuses_a_saved_run_with_any_field_changed(
+    path: tuple[Any, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str], no_aws: None
+) -> None:
+    doc = run_document()
+    set_at(doc, path, tampered(get_at(doc, path), path[-1]))
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    code = main(["apply", "--plan", str(saved), "--auto-approve"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    if path == ("format_version",):
+        assert err == (
+            f"error: {saved}: plan document: unsupported format_version 3 (this kmsplan reads "
+            "format_version 2); run kmsplan plan again\n"
+        )
+    else:
+        assert err == f"error: {saved}: {CHECKSUM_REFUSAL}\n"
+
+
+def test_apply_plan_of_a_saved_run_of_several_stacks_is_refused_before_any_aws_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_aws: None
+) -> None:
+    saved = tmp_path / "run.json"
+    planfile.write_run(saved, [saved_plan(), other_stack_plan()])
+    code = main(["apply", "--plan", str(saved), "--auto-approve"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: {saved} holds the saved plans of 2 stacks (payments, billing); apply --plan "
+        "applies the saved plan of one stack: save each stack's plan with kmsplan plan PATH "
+        "--out FILE (kmsplan stacks lists each stack's PATH). Nothing was changed\n"
+    )
 
 
 def test_the_checksum_is_over_the_canonical_content_not_the_layout(tmp_path: Path) -> None:
