@@ -562,3 +562,38 @@ def test_a_stack_with_a_role_takes_its_lock_as_that_role(
     assert assumed == [role]
     assert list(stack_keys(endpoint, STACK)) == ["orders"]
     assert lock_objects(endpoint) == []
+
+
+def test_apply_of_a_saved_plan_of_a_stack_with_a_role_takes_the_lock_as_that_role(
+    endpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apply_support import create_role
+
+    import kmsplan.aws.lock as aws_lock
+
+    url = make_bucket(endpoint)
+    role = create_role(endpoint, "deployer")
+    manifest = write_manifest(tmp_path / "stack.yaml", STACK, {"orders": {}}, role=role)
+    saved = tmp_path / "plan.json"
+    planned, _, _ = kmsplan(capsys, endpoint, "plan", str(manifest), "--out", str(saved))
+    assumed: list[str] = []
+    real_assume = aws_lock.assume
+
+    def recording_assume(session: Any, role_: Any, **kwargs: Any) -> Any:
+        assumed.append(role_.arn)
+        return real_assume(session, role_, **kwargs)
+
+    monkeypatch.setattr(aws_lock, "assume", recording_assume)
+
+    code, _, err = kmsplan(
+        capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve", "--lock", url
+    )
+
+    assert planned == 0
+    assert code == 0, err
+    assert assumed == [role]
+    assert list(stack_keys(endpoint, STACK)) == ["orders"]
+    assert lock_objects(endpoint) == []
