@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kmsplan.errors import ExitCode
+from kmsplan.errors import ExitCode, KmsplanError
 from kmsplan.options import (
     aws_options,
     gate_from_kwargs,
@@ -22,7 +22,7 @@ from kmsplan.plan.types import GateOptions, Plan
 
 if TYPE_CHECKING:
     from kmsplan.model import Stack
-    from kmsplan.run import AwsSettings
+    from kmsplan.run import AwsSettings, LockOptions
 
 FORMATS = ("text", "json", "markdown")
 
@@ -43,7 +43,7 @@ FORMATS = ("text", "json", "markdown")
     default=None,
     help=(
         "Save the plan, with a fingerprint of the live state and a checksum, for "
-        "`kmsplan apply --plan`."
+        "`kmsplan apply --plan` (several stacks: one file for the run)."
     ),
 )
 @click.option(
@@ -74,6 +74,10 @@ def command(
     With --out, the stack lock (lock: in the manifests, or --lock URL) is held while live KMS
     is read; a plain plan reads without it.
 
+    Manifests of several stacks: each stack is planned on its own; --format json prints one
+    run document and --out saves one file for the run, refused (nothing written) when a
+    stack failed to plan.
+
     Exit codes: 0 success; 1 error; with --detailed-exitcode, 2 when there are changes and 3
     when the safety gate blocks any of them.
     """
@@ -87,6 +91,11 @@ def command(
     )
     check_region_name(region)
     stacks = load_stacks(paths)
+    locking = (
+        LockOptions(url=lock, timeout=lock_timeout, command="plan --out")
+        if out is not None
+        else None
+    )
     if len(stacks) > 1:
         return plan_several(
             stacks,
@@ -94,14 +103,10 @@ def command(
             gate,
             output_format=output_format,
             out=out,
+            lock=locking,
             detailed=detailed_exitcode,
             color=use_color(no_color=no_color),
         )
-    locking = (
-        LockOptions(url=lock, timeout=lock_timeout, command="plan --out")
-        if out is not None
-        else None
-    )
     with open_stack(paths, aws, intent=Intent.PLAN, lock=locking) as session:
         plan = session.plan(gate)
     click.echo(render(plan, output_format, color=use_color(no_color=no_color)), nl=False)
@@ -118,26 +123,38 @@ def plan_several(
     *,
     output_format: str,
     out: str | None,
+    lock: LockOptions | None,
     detailed: bool,
     color: bool,
 ) -> int:
-    """Plan each of several stacks on its own; one report and one exit code for the run."""
+    """Plan each of several stacks on its own; one report and one exit code for the run.
+    With `out`, each stack's lock (`lock`) is held while it is read, and the run is saved as
+    one file — only when every stack was planned."""
+    from kmsplan.plan import planfile
+    from kmsplan.render.json import render_run
     from kmsplan.render.run import render_markdown, render_text
     from kmsplan.run.stacks import plan_each, run_exit_code
 
-    if output_format == "json" or out is not None:
-        names = ", ".join(s.name for s in stacks)
-        raise click.UsageError(
-            f"the manifests declare {len(stacks)} stacks ({names}); --format json and --out "
-            "take one stack per run: plan each stack's PATH (see `kmsplan stacks`)"
-        )
-    outcomes = plan_each(stacks, aws, gate)
-    report = (
-        render_markdown(outcomes)
-        if output_format == "markdown"
-        else render_text(outcomes, color=color)
-    )
+    if lock is not None:
+        lock.check()
+    outcomes = plan_each(stacks, aws, gate, lock=lock)
+    if output_format == "json":
+        report = render_run(outcomes)
+    elif output_format == "markdown":
+        report = render_markdown(outcomes)
+    else:
+        report = render_text(outcomes, color=color)
     click.echo(report, nl=False)
+    if out is not None:
+        failed = [o.stack.name for o in outcomes if o.plan is None]
+        if failed:
+            raise KmsplanError(
+                f"not saving the run to {out}: {len(failed)} of {len(outcomes)} stacks failed "
+                f"to plan ({', '.join(failed)}), and a saved run covers every stack; fix them "
+                "and plan again, or save each stack's plan on its own. Nothing was written"
+            )
+        planfile.write_run(out, [o.plan for o in outcomes if o.plan is not None])
+        click.echo(f"Saved the plans of {len(outcomes)} stacks to {out}.", err=True)
     return int(run_exit_code(outcomes, detailed=detailed))
 
 

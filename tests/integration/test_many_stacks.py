@@ -1,16 +1,24 @@
 """One `kmsplan plan` of several stacks in two accounts and two Regions, against the moto
 server (one state per account and Region; STS AssumeRole into another account's role lands
 the calls there): each stack is planned on its own, a stack that fails does not hide the
-others, and the exit code speaks for the run."""
+others, and the exit code speaks for the run. `--format json` prints one run document, and
+`--out` saves one file for the run, with each stack's lock held while it is read."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 from apply_support import ACCOUNT, client, kmsplan, write_manifest
+from lock_support import lock_objects, make_bucket
+
+from kmsplan.aws.lock import LockInfo, LockUrl, lock_store
+from kmsplan.plan import planfile
 
 pytestmark = pytest.mark.integration
 
@@ -112,9 +120,170 @@ def test_a_stack_with_a_wrong_account_fails_while_the_others_are_planned(
     )
 
 
-def test_json_and_saved_plans_take_one_stack_per_run(
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text("utf-8")
+)
+
+
+def test_json_of_several_stacks_is_one_run_document_that_validates(
     org: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = kmsplan(capsys, endpoint, "plan", str(org), "--format", "json")
+    write_manifest(org / "west.yaml", "west", {"b": {}, "c": {}, "new": {}}, region="eu-west-1")
+    code, out, err = kmsplan(
+        capsys, endpoint, "plan", str(org), "--format", "json", "--detailed-exitcode"
+    )
+    assert (code, err) == (2, ""), out + err
+    document = json.loads(out)  # one document, nothing else on stdout
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    assert (document["format_version"], document["kind"]) == (2, "run")
+    assert document["summary"] == {
+        "stacks": 3,
+        "with_changes": 1,
+        "blocked": 0,
+        "failed": 0,
+        "without_changes": 2,
+    }
+    east, other, west = document["stacks"]
+    assert [(s["stack"], s["status"], s["account"], s["region"]) for s in document["stacks"]] == [
+        ("east", "no_changes", ACCOUNT, "us-east-1"),
+        ("other", "no_changes", OTHER, "us-east-1"),
+        ("west", "changes", ACCOUNT, "eu-west-1"),
+    ]
+    assert other["role"] == {"arn": ROLE, "external_id": None, "session_name": None}
+    assert other["plan"]["role"] == other["role"] and east["role"] is None
+    assert [c["address"] for c in west["plan"]["changes"]] == ["key.new"]
+    assert west["plan"]["summary"]["add"] == 1
+    assert keys_in(endpoint, region="eu-west-1") == ["west", "west"]  # a plan writes nothing
+
+
+def test_json_of_a_run_with_a_failed_stack_carries_its_error(
+    org: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(org / "east.yaml", "east", {"a": {}}, account="999999999999", region="us-east-1")
+    code, out, _ = kmsplan(capsys, endpoint, "plan", str(org), "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    east = document["stacks"][0]
+    assert (east["status"], east["account"], east["plan"]) == ("failed", "999999999999", None)
+    assert east["error"].startswith(
+        "error: the manifests declare account 999999999999 (account:), but the credentials "
+        f"are for account {ACCOUNT}"
+    )
+    assert document["summary"]["failed"] == 1 and document["summary"]["without_changes"] == 2
+
+
+def test_out_saves_one_file_for_the_run_whose_plans_apply_stack_by_stack(
+    org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(
+        org / "other.yaml",
+        "other",
+        {"d": {}, "e": {}},
+        account=OTHER,
+        region="us-east-1",
+        role=ROLE,
+    )
+    saved = tmp_path / "run.json"
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(org), "--out", str(saved))
+    assert code == 0, out + err
+    assert err == f"Saved the plans of 3 stacks to {saved}.\n"
+    assert out.splitlines()[-1] == (
+        "Run: 3 stacks: 1 with changes, 0 blocked, 0 failed, 2 without changes."
+    )
+    plans = planfile.read_saved(saved)
+    assert [(p.stack, p.account_id, p.region) for p in plans] == [
+        ("east", ACCOUNT, "us-east-1"),
+        ("other", OTHER, "us-east-1"),
+        ("west", ACCOUNT, "eu-west-1"),
+    ]
+    assert plans[1].role is not None and plans[1].role.arn == ROLE
+    # The file is the run's JSON document with one checksum over all of it.
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    assert document.pop("checksum") == planfile.checksum(document)
+    _, printed, _ = kmsplan(capsys, endpoint, "plan", str(org), "--format", "json")
+    assert document == json.loads(printed)
+    # Each stack's plan is a saved plan of its own: the other account's, applied with its role.
+    single = tmp_path / "other.json"
+    planfile.write(single, plans[1])
+    code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(single), "--auto-approve")
+    assert code == 0, out + err
+    assert keys_in(endpoint, region="us-east-1", role=True) == ["other", "other"]
+    assert keys_in(endpoint, region="us-east-1") == ["east"]
+
+
+def test_apply_plan_of_a_saved_run_of_several_stacks_is_refused_cleanly(
+    org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(org / "west.yaml", "west", {"b": {}, "c": {}, "new": {}}, region="eu-west-1")
+    saved = tmp_path / "run.json"
+    assert kmsplan(capsys, endpoint, "plan", str(org), "--out", str(saved))[0] == 0
+    code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
     assert (code, out) == (1, "")
-    assert "the manifests declare 3 stacks (east, other, west); --format json and --out" in err
+    assert err == (
+        f"error: {saved} holds the saved plans of 3 stacks (east, other, west); apply --plan "
+        "applies the saved plan of one stack: save each stack's plan with kmsplan plan PATH "
+        "--out FILE (kmsplan stacks lists each stack's PATH). Nothing was changed\n"
+    )
+    assert keys_in(endpoint, region="eu-west-1") == ["west", "west"]
+
+
+def test_out_is_refused_when_a_stack_failed_and_nothing_is_written(
+    org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(org / "east.yaml", "east", {"a": {}}, account="999999999999", region="us-east-1")
+    write_manifest(org / "west.yaml", "west", {"b": {}, "c": {}, "new": {}}, region="eu-west-1")
+    saved = tmp_path / "run.json"
+    code, out, err = kmsplan(
+        capsys, endpoint, "plan", str(org), "--out", str(saved), "--format", "json"
+    )
+    assert code == 1
+    assert not saved.exists()
+    assert err == (
+        f"error: not saving the run to {saved}: 1 of 3 stacks failed to plan (east), and a "
+        "saved run covers every stack; fix them and plan again, or save each stack's plan on "
+        "its own. Nothing was written\n"
+    )
+    assert json.loads(out)["summary"]["failed"] == 1  # the report is still printed
+    assert keys_in(endpoint, region="eu-west-1") == ["west", "west"]
+
+
+def test_out_holds_each_stacks_lock_while_it_reads(
+    tmp_path: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = make_bucket(endpoint)
+    folder = tmp_path / "kms"
+    folder.mkdir()
+    write_manifest(folder / "east.yaml", "east", {"a": {}}, region="us-east-1", lock=url)
+    write_manifest(folder / "west.yaml", "west", {"b": {}}, region="eu-west-1", lock=url)
+    store = lock_store(
+        LockUrl.parse(url),
+        account_id=ACCOUNT,
+        region="us-east-1",
+        stack="east",
+        profile=None,
+        endpoint_url=endpoint,
+    )
+    holder = LockInfo.new(
+        stack="east",
+        who=f"arn:aws:iam::{ACCOUNT}:user/ci",
+        command="apply",
+        now=datetime(2026, 1, 2, tzinfo=timezone.utc),
+    )
+    assert store.put(holder)
+    saved = tmp_path / "run.json"
+
+    plain, _, _ = kmsplan(capsys, endpoint, "plan", str(folder))
+    refused, out, err = kmsplan(capsys, endpoint, "plan", str(folder), "--out", str(saved))
+    assert plain == 0  # a plain plan reads without the lock
+    assert refused == 1 and not saved.exists()
+    assert "=== stack east ===" in out and f"lock id {holder.id}" in out
+    assert "failed to plan (east)" in err
+    assert "kmsplan plan for stack west" in out  # the other stack is still planned
+
+    assert store.delete(holder.id)
+    code, _, err = kmsplan(capsys, endpoint, "plan", str(folder), "--out", str(saved))
+    assert code == 0, err
+    assert [p.stack for p in planfile.read_saved(saved)] == ["east", "west"]
+    assert lock_objects(endpoint) == []
