@@ -287,3 +287,18 @@ def test_out_holds_each_stacks_lock_while_it_reads(
     assert code == 0, err
     assert [p.stack for p in planfile.read_saved(saved)] == ["east", "west"]
     assert lock_objects(endpoint) == []
+
+
+def test_an_invalid_lock_url_with_several_stacks_is_refused_before_anything_is_read(
+    org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "run.json"
+    code, out, err = kmsplan(
+        capsys, endpoint, "plan", str(org), "--out", str(saved), "--lock", "ftp://somewhere"
+    )
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: invalid lock URL 'ftp://somewhere': expected s3://BUCKET/PREFIX, "
+        "dynamodb://TABLE, or none for no lock\n"
+    )
+    assert not saved.exists()
