@@ -22,7 +22,6 @@ import contextlib
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -139,48 +138,42 @@ def command(
     """
     from kmsplan.commands.plan import render, use_color
     from kmsplan.manifest import load_stacks
-    from kmsplan.run import (
-        AwsSettings,
-        Intent,
-        LockOptions,
-        check_region_name,
-        open_saved_plan,
-        open_stack,
-    )
-    from kmsplan.run.stacks import loaded_sources
+    from kmsplan.run import AwsSettings, Intent, LockOptions, check_region_name
+    from kmsplan.run.session import read_saved_plans
+    from kmsplan.run.stacks import loaded_sources, saved_sources
 
     gate = gate_from_kwargs(gate_flags)
     aws = AwsSettings(
         profile=profile, region=region, endpoint_url=endpoint_url, parallelism=parallelism
     )
     locking = LockOptions(url=lock, timeout=lock_timeout, command="apply")
-    opened: AbstractContextManager[Run]
+    sources: list[StackSource]
     if plan_file is not None:
         if paths:
             raise click.UsageError("give either PATH... or --plan FILE, not both")
-        opened = open_saved_plan(plan_file, aws, lock=locking)
+        saved = read_saved_plans(plan_file, aws, lock=locking)
+        sources = saved_sources(plan_file, saved, aws, lock=locking)
     else:
         if not paths:
             raise click.UsageError("give the manifests to apply (PATH...) or --plan FILE")
         check_region_name(region)
+        locking.check()
         stacks = load_stacks(paths)
-        if len(stacks) > 1:
-            locking.check()
-            sources = loaded_sources(stacks, aws, intent=Intent.APPLY, lock=locking)
-            return apply_several(
-                sources,
-                aws,
-                gate,
-                auto_approve=auto_approve,
-                fail_fast=fail_fast,
-                log_file=log_file,
-                timeout=timeout,
-                color=use_color(no_color=no_color),
-            )
-        opened = open_stack(paths, aws, intent=Intent.APPLY, lock=locking)
+        sources = loaded_sources(stacks, aws, intent=Intent.APPLY, lock=locking)
+    if len(sources) > 1:
+        return apply_several(
+            sources,
+            aws,
+            gate,
+            auto_approve=auto_approve,
+            fail_fast=fail_fast,
+            log_file=log_file,
+            timeout=timeout,
+            color=use_color(no_color=no_color),
+        )
 
     # The run holds the stack lock from before it reads live state until the last write.
-    with opened as session:
+    with sources[0].open(None) as session:
         plan = session.plan(gate)
         click.echo(render(plan, "text", color=use_color(no_color=no_color)), nl=False)
         if not plan.has_changes:

@@ -4,8 +4,11 @@ A run owns, for one stack: loading the manifests or a saved plan, the AWS creden
 clients per placement (`ClientPool`), the identity and the account and Region guards
 (`guards`), the stack lock (`lock`), the live read and the plan (`planning`), the saved-plan
 checks (`saved`) and the hand-over to the applier (`Run.apply`). Runs of several stacks, each
-stack on its own run, are `stacks` (plan) and `linting` (lint). Commands stay thin: they
-parse, open a run (`open_stack`, `open_saved_plan`), render and choose the exit code.
+stack on its own run and all of them sharing one `Budget` (the ``--parallelism`` budget and
+a rate limiter per account and Region), are `stacks` (plan, apply) and `linting` (lint).
+Commands stay thin: they
+parse, open a run (`open_stack`; several stacks or a saved file: `kmsplan.run.stacks`),
+render and choose the exit code.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from kmsplan.run.planning import (
     principals_to_check,
     with_usage,
 )
-from kmsplan.run.session import Run, SavedPlanRun, StackRun, open_saved_plan, open_stack
+from kmsplan.run.session import (
+    Run,
+    SavedPlanRun,
+    StackRun,
+    open_saved,
+    open_stack,
+    read_saved_plans,
+)
 
 __all__ = [
     "AwsSettings",
@@ -35,11 +45,12 @@ __all__ = [
     "check_region",
     "check_region_name",
     "deletion_candidates",
-    "open_saved_plan",
+    "open_saved",
     "open_stack",
     "plan_live",
     "plan_stack",
     "principals_to_check",
+    "read_saved_plans",
     "stack_lock",
     "with_usage",
 ]

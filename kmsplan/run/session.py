@@ -175,35 +175,35 @@ def open_loaded(
         yield StackRun(pool, identity, desired)
 
 
-@contextlib.contextmanager
-def open_saved_plan(
+def read_saved_plans(
     path: str, aws: AwsSettings, *, lock: LockOptions | None = None
-) -> Iterator[SavedPlanRun]:
-    """Steps 1-5 for the plan saved at `path`; the block runs under the stack lock. A saved
-    plan names no lock: only ``--lock URL`` (`lock`) gives one. It names the stack's role,
-    which the run assumes as a run from the manifests does; the account guard checks the
-    plan's account against the identity the role gives."""
+) -> tuple[Plan, ...]:
+    """Steps 1-2 for a saved file: ``--region`` and ``--lock`` checked, then the plans it
+    holds (one per stack; refused unless its content matches its checksum)."""
     check_region_name(aws.region)
     if lock is not None:
         lock.check()
-    saved = one_stack(path, planfile.read_saved(path))
+    return planfile.read_saved(path)
+
+
+@contextlib.contextmanager
+def open_saved(
+    path: str,
+    saved: Plan,
+    aws: AwsSettings,
+    *,
+    lock: LockOptions | None = None,
+    budget: Budget | None = None,
+) -> Iterator[SavedPlanRun]:
+    """Steps 3-5 for a stack's plan saved at `path`. A saved plan names no lock: only
+    ``--lock URL`` (`lock`) gives one. It names the stack's role, which the run assumes as a
+    run from the manifests does; the account guard checks the plan's account against the
+    identity the role gives."""
     check_region_name(saved.region, source="Region in the saved plan")
     check_region(saved.region, aws.region, intent=Intent.SAVED_PLAN)
-    pool = ClientPool(aws, role=saved.role, session_name=f"kmsplan-{saved.stack}")
+    pool = ClientPool(aws, role=saved.role, session_name=f"kmsplan-{saved.stack}", budget=budget)
     identity = pool.connect(saved.region)
     check_account(saved.account_id, identity, intent=Intent.SAVED_PLAN)
     held = lock_for(lock, None, caller_arn=identity.caller_arn, aws=aws, role=saved.role)
     with stack_lock(saved.stack, identity.home, held):
         yield SavedPlanRun(pool, identity, path, saved)
-
-
-def one_stack(path: str, saved: Sequence[Plan]) -> Plan:
-    """The plan of the one stack a saved file holds; a saved run of several is refused."""
-    if len(saved) > 1:
-        raise KmsplanError(
-            f"{path} holds the saved plans of {len(saved)} stacks "
-            f"({', '.join(p.stack for p in saved)}); apply --plan applies the saved plan of one "
-            "stack: save each stack's plan with kmsplan plan PATH --out FILE (kmsplan stacks "
-            "lists each stack's PATH). Nothing was changed"
-        )
-    return saved[0]

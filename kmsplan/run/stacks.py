@@ -34,7 +34,7 @@ from kmsplan.plan.types import GateOptions, Plan
 from kmsplan.run.clients import AwsSettings, Budget
 from kmsplan.run.guards import Intent
 from kmsplan.run.lock import LockOptions
-from kmsplan.run.session import Run, open_loaded
+from kmsplan.run.session import Run, open_loaded, open_saved
 
 INTERRUPTED = (
     "interrupted: no new call was started after the interrupt; the calls made before it stand"
@@ -108,9 +108,9 @@ def run_exit_code(outcomes: Sequence[StackOutcome], *, detailed: bool) -> ExitCo
     return ExitCode.CHANGES if any(p.has_changes for p in plans) else ExitCode.OK
 
 
-# How a stack's run is opened: with the run's shared budget, as a context manager that holds
-# the stack's lock until it ends (`open_loaded`, `open_saved`).
-Opener = Callable[[Budget], AbstractContextManager[Run]]
+# How a stack's run is opened: with the run's shared budget (None: a run of one stack), as a
+# context manager that holds the stack's lock until it ends (`open_loaded`, `open_saved`).
+Opener = Callable[[Budget | None], AbstractContextManager[Run]]
 
 # How the command applies one stack's plan in its run (progress, audit log, time budget); the
 # applier stops starting calls once `stop` is set.
@@ -326,3 +326,19 @@ def loaded_sources(
         return lambda budget: open_loaded(stack, aws, intent=intent, lock=lock, budget=budget)
 
     return [StackSource(stack, opener(stack)) for stack in stacks]
+
+
+def saved_sources(
+    path: str, plans: Sequence[Plan], aws: AwsSettings, *, lock: LockOptions | None
+) -> list[StackSource]:
+    """A source per stack of a saved run: its run opened with `open_saved`."""
+
+    def opener(plan: Plan) -> Opener:
+        return lambda budget: open_saved(path, plan, aws, lock=lock, budget=budget)
+
+    return [
+        StackSource(
+            Stack(name=p.stack, account=p.account_id, region=p.region, role=p.role), opener(p)
+        )
+        for p in plans
+    ]

@@ -213,20 +213,86 @@ def test_out_saves_one_file_for_the_run_whose_plans_apply_stack_by_stack(
     assert keys_in(endpoint, region="us-east-1") == ["east"]
 
 
-def test_apply_plan_of_a_saved_run_of_several_stacks_is_refused_cleanly(
+def saved_run_with_changes(org: Path, endpoint: str, saved: Path, capsys: Any) -> None:
+    """A saved run with a key to add in west (eu-west-1) and in other (the role's account)."""
+    write_manifest(org / "west.yaml", "west", {"b": {}, "c": {}, "new": {}}, region="eu-west-1")
+    write_manifest(
+        org / "other.yaml",
+        "other",
+        {"d": {}, "d2": {}},
+        account=OTHER,
+        region="us-east-1",
+        role=ROLE,
+    )
+    assert kmsplan(capsys, endpoint, "plan", str(org), "--out", str(saved))[0] == 0
+
+
+def test_apply_plan_of_a_saved_run_applies_every_stack_after_checking_each(
     org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_manifest(org / "west.yaml", "west", {"b": {}, "c": {}, "new": {}}, region="eu-west-1")
     saved = tmp_path / "run.json"
-    assert kmsplan(capsys, endpoint, "plan", str(org), "--out", str(saved))[0] == 0
+    saved_run_with_changes(org, endpoint, saved, capsys)
     code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
-    assert (code, out) == (1, "")
-    assert err == (
-        f"error: {saved} holds the saved plans of 3 stacks (east, other, west); apply --plan "
-        "applies the saved plan of one stack: save each stack's plan with kmsplan plan PATH "
-        "--out FILE (kmsplan stacks lists each stack's PATH). Nothing was changed\n"
+    assert code == 0, out + err
+    assert "Run: 3 stacks: 2 with changes, 0 blocked, 0 failed, 1 without changes." in out
+    assert "  east: no changes" in out
+    assert "  other: Apply complete: 1 added" in out
+    assert "  west: Apply complete: 1 added" in out
+    assert keys_in(endpoint, region="eu-west-1") == ["west"] * 3
+    assert keys_in(endpoint, region="us-east-1", role=True) == ["other"] * 2
+    code, out, _ = kmsplan(capsys, endpoint, "plan", str(org), "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_apply_plan_of_a_saved_run_refuses_a_stale_stack_and_applies_the_others(
+    org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "run.json"
+    saved_run_with_changes(org, endpoint, saved, capsys)
+    # Out of band, after the plan was saved: west's live state changes.
+    west = boto3.client("kms", endpoint_url=endpoint, region_name="eu-west-1")
+    key = next(
+        k["KeyId"]
+        for k in west.list_keys()["Keys"]
+        if {"TagKey": "kmsplan:key", "TagValue": "b"}
+        in west.list_resource_tags(KeyId=k["KeyId"])["Tags"]
     )
+    west.update_key_description(KeyId=key, Description="changed by hand")
+    code, out, err = kmsplan(capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve")
+    assert code == 1, out + err
+    assert f"  west: not applied: error: stale plan: live KMS changed since {saved}" in err
+    assert "  other: Apply complete: 1 added" in err
     assert keys_in(endpoint, region="eu-west-1") == ["west", "west"]
+    assert keys_in(endpoint, region="us-east-1", role=True) == ["other"] * 2
+
+
+def test_fail_fast_refuses_a_saved_run_with_a_stale_stack_before_any_change(
+    org: Path, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "run.json"
+    saved_run_with_changes(org, endpoint, saved, capsys)
+    # A stack's Region edited in the saved run: the checksum refuses the whole file.
+    text = saved.read_text()
+    saved.write_text(text.replace('"eu-west-1"', '"eu-west-2"', 1))
+    code, out, err = kmsplan(
+        capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve", "--fail-fast"
+    )
+    assert (code, out) == (1, "")
+    assert "does not match its checksum" in err
+    saved.write_text(text)
+    boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1").create_key(
+        Tags=[
+            {"TagKey": "kmsplan:stack", "TagValue": "east"},
+            {"TagKey": "kmsplan:key", "TagValue": "late"},
+        ]
+    )  # east is stale now
+    code, out, err = kmsplan(
+        capsys, endpoint, "apply", "--plan", str(saved), "--auto-approve", "--fail-fast"
+    )
+    assert code == 1, out + err
+    assert "refusing to apply: --fail-fast, and 1 stack(s) cannot be applied (east)" in err
+    assert keys_in(endpoint, region="eu-west-1") == ["west", "west"]
+    assert keys_in(endpoint, region="us-east-1", role=True) == ["other"]
 
 
 def test_out_is_refused_when_a_stack_failed_and_nothing_is_written(

@@ -260,21 +260,6 @@ def test_apply_refuses_a_saved_run_with_any_field_changed(
         assert err == f"error: {saved}: {CHECKSUM_REFUSAL}\n"
 
 
-def test_apply_plan_of_a_saved_run_of_several_stacks_is_refused_before_any_aws_call(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_aws: None
-) -> None:
-    saved = tmp_path / "run.json"
-    planfile.write_run(saved, [saved_plan(), other_stack_plan()])
-    code = main(["apply", "--plan", str(saved), "--auto-approve"])
-    out, err = capsys.readouterr()
-    assert (code, out) == (1, "")
-    assert err == (
-        f"error: {saved} holds the saved plans of 2 stacks (payments, billing); apply --plan "
-        "applies the saved plan of one stack: save each stack's plan with kmsplan plan PATH "
-        "--out FILE (kmsplan stacks lists each stack's PATH). Nothing was changed\n"
-    )
-
-
 def test_the_checksum_is_over_the_canonical_content_not_the_layout(tmp_path: Path) -> None:
     doc = document()
     saved = tmp_path / "plan.json"
