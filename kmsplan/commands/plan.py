@@ -83,7 +83,8 @@ def command(
     """
     from kmsplan.manifest import load_stacks
     from kmsplan.plan import planfile
-    from kmsplan.run import AwsSettings, Intent, LockOptions, check_region_name, open_stack
+    from kmsplan.run import AwsSettings, Intent, LockOptions, check_region_name
+    from kmsplan.run.session import open_loaded
 
     gate = gate_from_kwargs(gate_flags)
     aws = AwsSettings(
@@ -107,7 +108,9 @@ def command(
             detailed=detailed_exitcode,
             color=use_color(no_color=no_color),
         )
-    with open_stack(paths, aws, intent=Intent.PLAN, lock=locking) as session:
+    if locking is not None:
+        locking.check()
+    with open_loaded(stacks[0], aws, intent=Intent.PLAN, lock=locking) as session:
         plan = session.plan(gate)
     click.echo(render(plan, output_format, color=use_color(no_color=no_color)), nl=False)
     if out is not None:
