@@ -2,8 +2,9 @@
 
 Each stack is linted with its own keys, ``account:`` and the run's `LintConfig`. With live
 policies (`lint --live`), each stack is opened on its own run (`open_loaded`): its own role,
-Region guard, identity and account guard; the stacks are read one after another. A stack
-that fails to open or to read is reported with its error and the next one is linted.
+Region guard, identity and account guard; the stacks are read at the same time, within the
+run's `Budget` as `plan` reads them. A stack that fails to open or to read is reported with
+its error and the others are linted.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from kmsplan.lint.engine import fails, lint_stack
 from kmsplan.lint.finding import Finding, Severity
 from kmsplan.lint.rule import LintConfig
 from kmsplan.model import Stack
-from kmsplan.run.clients import AwsSettings
+from kmsplan.run.clients import AwsSettings, Budget
 from kmsplan.run.guards import Intent
 from kmsplan.run.session import open_loaded
+from kmsplan.run.stacks import each
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,12 +36,14 @@ class LintOutcome:
         return self.error is not None
 
 
-def lint_one(stack: Stack, *, config: LintConfig, aws: AwsSettings | None) -> list[Finding]:
+def lint_one(
+    stack: Stack, *, config: LintConfig, aws: AwsSettings | None, budget: Budget | None = None
+) -> list[Finding]:
     """`stack`'s findings. With `aws`, the keys' live policies are read too, in the stack's
     own run; its errors (a refused account, an unreachable endpoint) are raised."""
     if aws is None:
         return lint_stack(stack, config=config)
-    with open_loaded(stack, aws, intent=Intent.LINT) as run:
+    with open_loaded(stack, aws, intent=Intent.LINT, budget=budget) as run:
         resolved, live_policies = run.live_policies()
         account_id = run.identity.account_id
     return lint_stack(resolved, live_policies=live_policies, config=config, account_id=account_id)
@@ -48,16 +52,18 @@ def lint_one(stack: Stack, *, config: LintConfig, aws: AwsSettings | None) -> li
 def lint_each(
     stacks: Sequence[Stack], *, config: LintConfig, aws: AwsSettings | None
 ) -> list[LintOutcome]:
-    """Lint every stack of `stacks`, in order; an error ends that stack only."""
-    outcomes: list[LintOutcome] = []
-    for stack in stacks:
+    """Lint every stack of `stacks`; an error ends that stack only. Outcomes in the order of
+    `stacks`."""
+    budget = None if aws is None else Budget(aws)
+
+    def one(stack: Stack) -> LintOutcome:
         try:
-            findings = lint_one(stack, config=config, aws=aws)
+            findings = lint_one(stack, config=config, aws=aws, budget=budget)
         except KmsplanError as exc:
-            outcomes.append(LintOutcome(stack=stack, error=exc.render()))
-        else:
-            outcomes.append(LintOutcome(stack=stack, findings=tuple(findings)))
-    return outcomes
+            return LintOutcome(stack=stack, error=exc.render())
+        return LintOutcome(stack=stack, findings=tuple(findings))
+
+    return each(one, stacks, 1 if aws is None else aws.parallelism)
 
 
 def lint_exit_code(outcomes: Sequence[LintOutcome], threshold: Severity | None) -> ExitCode:
