@@ -28,7 +28,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -87,6 +87,9 @@ class AwsClients:
     session_name: str = "kmsplan"
     # The run's budget of requests in flight, when several stacks share it.
     inflight: InFlight | None = None
+    # The clients of another Region of the same account, when a run's pool keeps them (so
+    # that every caller in one account and Region shares its rate limiter).
+    regional: Callable[[str], AwsClients] | None = field(default=None, compare=False)
 
     @classmethod
     def create(
@@ -191,9 +194,12 @@ class AwsClients:
 
     def for_region(self, region: str) -> AwsClients:
         """Clients of the same profile, role and endpoint in another Region (a replica's),
-        with a rate limiter of their own: each Region has its own request quotas."""
+        with that Region's rate limiter: each Region has its own request quotas. A run's
+        clients come from its pool (`regional`); others are created here."""
         if region == self.region:
             return self
+        if self.regional is not None:
+            return self.regional(region)
         return AwsClients.create(
             profile=self.profile,
             region=region,

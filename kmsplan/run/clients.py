@@ -12,6 +12,7 @@ quotas; stacks elsewhere do not), and one budget of ``--parallelism`` requests i
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ class ClientPool:
                 clients = self._create(clients.region, limiter=shared)
         with self._lock:
             self._account_id = account_id
-            self._clients.setdefault(home, clients)
+            self._clients.setdefault(home, self._filed(clients))
         return Identity(home=home, caller_arn=caller_arn)
 
     def clients(self, placement: Placement) -> AwsClients:
@@ -140,9 +141,19 @@ class ClientPool:
                     f"are for account {self._account_id}"
                 )
             limiter = None if self.budget is None else self.budget.limiter(placement)
-            created = self._create(placement.region, limiter=limiter)
+            created = self._filed(self._create(placement.region, limiter=limiter))
             self._clients[placement] = created
             return created
+
+    def _filed(self, clients: AwsClients) -> AwsClients:
+        """`clients`, asking this pool for their other Regions' clients (a replica's)."""
+        account_id = self._account_id
+        assert account_id is not None
+
+        def regional(region: str) -> AwsClients:
+            return self.clients(Placement(account_id=account_id, region=region))
+
+        return dataclasses.replace(clients, regional=regional)
 
     def _create(self, region: str | None, *, limiter: RateLimiter | None = None) -> AwsClients:
         s = self.settings

@@ -175,3 +175,21 @@ def test_removing_the_primary_while_replicas_exist_is_blocked_with_the_reason(
     assert kms(endpoint, PRIMARY).describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == (
         "Enabled"
     )
+
+
+def test_a_stack_with_a_role_reads_and_writes_its_replicas_in_the_roles_account(
+    manifest: Path, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The replicas' Regions are read with the stack's role, as its home Region is: with the
+    run's base credentials they would be looked for in another account, and found missing."""
+    other = "222233334444"
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(
+        text.replace("\nkeys:", f"\nrole: arn:aws:iam::{other}:role/x\nkeys:", 1),
+        encoding="utf-8",
+    )
+    code, out, err = kmsplan(capsys, endpoint, "apply", str(manifest), "--auto-approve")
+    assert code == 0, out + err
+    code, out, err = kmsplan(capsys, endpoint, "plan", str(manifest), "--detailed-exitcode")
+    assert (code, err) == (0, ""), out + err
+    assert customer_aliases(endpoint, EU) == {}  # nothing landed in the base account

@@ -46,6 +46,12 @@ def test_pools_of_one_run_share_a_limiter_per_account_and_region(endpoint: str) 
     assert first.clients(west).limiter is second.clients(west).limiter
     assert first.clients(west).limiter is not a.limiter  # another Region: its own
     assert {id(x.inflight) for x in (a, b, c, first.clients(west))} == {id(budget.inflight)}
+    # A replica's Region is read with the pool's clients there: its limiter, its role.
+    assert a.for_region("eu-west-1") is first.clients(west)
+    assert c.for_region("eu-west-1") is other.clients(
+        Placement(account_id=OTHER, region="eu-west-1")
+    )
+    assert c.for_region("eu-west-1").role == ROLE
 
 
 def test_pools_of_separate_runs_share_nothing(endpoint: str) -> None:
