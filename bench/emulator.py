@@ -26,6 +26,9 @@ from typing import Any
 from bench.proxy import KmsProxy, ProxyConfig
 
 ACCOUNT = "123456789012"  # moto's default account
+# A second account: STS AssumeRole into a role ARN of it hands out credentials whose calls moto
+# lands there (the proxy learns them from the answer and counts them against its quotas).
+OTHER_ACCOUNT = "222233334444"
 REGION = "us-east-1"
 
 
@@ -112,10 +115,13 @@ class Emulator:
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
         self.proxy.control["reset-stats"]({})
+        self.proxy.forget_accounts()
         return {"ok": True}
 
     def _populate(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create unmanaged keys (each with an alias and a tag) and IAM roles in the backend."""
+        """Create unmanaged keys (each with an alias and a tag) in the base account and
+        Region, and the IAM roles in every account of `accounts` (default: the base one);
+        warm up the tagging backend of every account and Region of `accounts` × `regions`."""
         from moto.iam.models import iam_backends
         from moto.kms.models import kms_backends
 
@@ -133,18 +139,24 @@ class Emulator:
             )
             for j in range(aliases_per_key):
                 kms.create_alias(key.id, f"{prefix}/k{i:05d}" + (f"-{j}" if j else ""))
-        iam = iam_backends[ACCOUNT]["aws"]
+        accounts = [str(a) for a in body.get("accounts", [ACCOUNT])]
+        regions = [str(r) for r in body.get("regions", [REGION])]
         trust = json.dumps({"Version": "2012-10-17", "Statement": []})
         roles = [str(r) for r in body.get("roles", [])]
-        for role in roles:
-            iam.create_role(role, trust, "/", None, "", [], None)
+        for account in accounts:
+            iam = iam_backends[account]["aws"]
+            for role in roles:
+                iam.create_role(role, trust, "/", None, "", [], None)
         # moto builds the tagging backend (and the backends it consults) on its first use
         # after a reset: ~1 s that belongs to no real call. Pay it here, outside the timings.
         from moto.resourcegroupstaggingapi.models import resourcegroupstaggingapi_backends
 
-        resourcegroupstaggingapi_backends[ACCOUNT][REGION].get_resources(
-            resource_type_filters=["kms:key"], tag_filters=[{"Key": "warm-up", "Values": ["-"]}]
-        )
+        for account in accounts:
+            for region in regions:
+                resourcegroupstaggingapi_backends[account][region].get_resources(
+                    resource_type_filters=["kms:key"],
+                    tag_filters=[{"Key": "warm-up", "Values": ["-"]}],
+                )
         return {"unmanaged_keys": count, "roles": len(roles)}
 
     def _seed(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -152,11 +164,12 @@ class Emulator:
         of that plan leaves them, without N CreateKey round trips at 5 per second.
 
         `calls` is a list of [change address, operation, params]; a param value
-        {"$ref": address} is the KeyId the CreateKey of that change returned.
+        {"$ref": address} is the KeyId the CreateKey of that change returned. `account` and
+        `region` say where (default: the base account and Region).
         """
         from moto.kms.models import kms_backends
 
-        kms = kms_backends[ACCOUNT][REGION]
+        kms = kms_backends[str(body.get("account", ACCOUNT))][str(body.get("region", REGION))]
         created: dict[str, str] = {}
 
         def resolve(value: Any) -> Any:

@@ -6,10 +6,14 @@ For every request it
   `tagging:GetResources`) or the `Action=` of a query-protocol body (STS, IAM), with the
   service taken from the SigV4 credential scope;
 - waits the configured latency (one network round trip, 20 ms by default);
-- takes a token from that operation's bucket; an empty bucket answers HTTP 400
+- takes a token from that operation's bucket of the request's account and Region (KMS's
+  quotas are per account and Region); an empty bucket answers HTTP 400
   `{"__type": "ThrottlingException", "message": "Rate exceeded"}` as KMS does, without
-  reaching moto;
-- counts calls, throttled calls and errors per operation;
+  reaching moto. The Region is the SigV4 credential scope's; the account is the one whose
+  credentials signed the request: the proxy learns the accounts of assumed-role credentials
+  from the STS AssumeRole answers that pass through it (moto lands calls made with them in
+  the role's account), and any other access key is the base account (moto's default);
+- counts calls, throttled calls and errors per operation, in all and per account-Region;
 - pages KMS list responses as KMS does (moto 5.2.1 ignores `Limit` and returns everything in
   one page, which would make listing look free): `Limit` is honoured up to the API's maximum
   (ListAliases and ListGrants 100, ListKeys 1000, ListResourceTags 50) with KMS's defaults
@@ -27,6 +31,7 @@ import json
 import re
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +44,9 @@ TARGET_SERVICES = {
     "TrentService": "kms",
     "ResourceGroupsTaggingAPI_20170126": "tagging",
 }
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+# Credential=<access key id>/<date>/<Region>/<service>/aws4_request
+_SCOPE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+BASE_ACCOUNT = "123456789012"  # moto's default account: the base credentials' account
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -60,9 +67,31 @@ def operation_name(headers: Any, body: bytes) -> str:
         prefix, _, op = target.partition(".")
         return f"{TARGET_SERVICES.get(prefix, prefix)}:{op}"
     scope = _SCOPE.search(headers.get("Authorization", ""))
-    service = scope.group(1) if scope else "unknown"
+    service = scope.group(3) if scope else "unknown"
     action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
     return f"{service}:{action}"
+
+
+def signing_scope(headers: Any) -> tuple[str, str]:
+    """(access key id, Region) of a SigV4-signed request; ("", "") when it is not signed."""
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    return (scope.group(1), scope.group(2)) if scope else ("", "")
+
+
+def assumed_credentials(body: bytes) -> tuple[str, str] | None:
+    """(access key id, account) of the credentials an STS AssumeRole answer hands out: its
+    Credentials/AccessKeyId and the account of its AssumedRoleUser/Arn
+    (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION); None if the answer has neither."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    key = root.findtext(".//{*}Credentials/{*}AccessKeyId")
+    arn = root.findtext(".//{*}AssumedRoleUser/{*}Arn")
+    parts = (arn or "").split(":")
+    if not key or len(parts) < 5 or not parts[4]:
+        return None
+    return key.strip(), parts[4]
 
 
 class TokenBucket:
@@ -98,25 +127,32 @@ class OpStats:
 @dataclass(slots=True)
 class ProxyStats:
     ops: dict[str, OpStats] = field(default_factory=dict)
+    # "<account>/<Region>" -> operation -> counters: the same calls, per account-Region
+    places: dict[str, dict[str, OpStats]] = field(default_factory=dict)
     inflight: int = 0
     max_inflight: int = 0
     since: float = field(default_factory=time.monotonic)  # when the counters were last reset
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def begin(self, op: str) -> None:
+    def begin(self, op: str, place: str = "") -> None:
         now = time.monotonic()
         with self.lock:
             s = self.ops.setdefault(op, OpStats(first=now))
             s.calls += 1
             s.last = now
+            p = self.places.setdefault(place, {}).setdefault(op, OpStats(first=now))
+            p.calls += 1
+            p.last = now
             self.inflight += 1
             self.max_inflight = max(self.max_inflight, self.inflight)
 
-    def end(self, op: str, *, throttled: bool, error: bool) -> None:
+    def end(self, op: str, place: str = "", *, throttled: bool, error: bool) -> None:
         with self.lock:
-            s = self.ops[op]
-            s.throttled += int(throttled)
-            s.errors += int(error)
+            for s in (self.ops.get(op), self.places.get(place, {}).get(op)):
+                if s is None:  # the counters were reset while the request was in flight
+                    continue
+                s.throttled += int(throttled)
+                s.errors += int(error)
             self.inflight -= 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -133,11 +169,19 @@ class ProxyStats:
                     for op, s in sorted(self.ops.items())
                 },
                 "max_inflight": self.max_inflight,
+                "places": {
+                    place: {
+                        op: {"calls": s.calls, "throttled": s.throttled, "errors": s.errors}
+                        for op, s in sorted(ops.items())
+                    }
+                    for place, ops in sorted(self.places.items())
+                },
             }
 
     def reset(self) -> None:
         with self.lock:
             self.ops.clear()
+            self.places.clear()
             self.max_inflight = self.inflight
             self.since = time.monotonic()
 
@@ -147,7 +191,9 @@ class ProxyConfig:
     upstream_host: str
     upstream_port: int
     latency_s: float = 0.020
-    quotas: dict[str, float] = field(default_factory=dict)  # "<service>:<Op>" -> req/s
+    # "<service>:<Op>" -> req/s, enforced per account and Region (each has buckets of its own)
+    quotas: dict[str, float] = field(default_factory=dict)
+    base_account: str = BASE_ACCOUNT  # the account of access keys no AssumeRole handed out
 
 
 # operation -> (list member, default Limit, maximum Limit), from the KMS API reference.
@@ -247,8 +293,9 @@ class KmsProxy:
             "configure": self._configure,
         }
         self.pager = Pager()
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}  # (place, op) -> bucket
         self._buckets_lock = threading.Lock()
+        self._accounts: dict[str, str] = {}  # access key id -> account (from AssumeRole)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -286,16 +333,36 @@ class KmsProxy:
             self._buckets.clear()
         return {"latency_ms": self.config.latency_s * 1000, "quotas": self.config.quotas}
 
+    def forget_accounts(self) -> None:
+        """Forget the assumed-role access keys learnt so far (the account was reset)."""
+        with self._buckets_lock:
+            self._accounts.clear()
+
     # ---- the data path ----
 
-    def _admit(self, op: str) -> bool:
+    def place(self, headers: Any) -> str:
+        """The request's account and Region, as "<account>/<Region>": where KMS counts it
+        against the quotas."""
+        access_key, region = signing_scope(headers)
+        with self._buckets_lock:
+            account = self._accounts.get(access_key, self.config.base_account)
+        return f"{account}/{region or '-'}"
+
+    def learn(self, body: bytes) -> None:
+        """Note the account of the credentials an AssumeRole answer hands out."""
+        found = assumed_credentials(body)
+        if found is not None:
+            with self._buckets_lock:
+                self._accounts[found[0]] = found[1]
+
+    def _admit(self, op: str, place: str = "") -> bool:
         rate = self.config.quotas.get(op)
         if not rate:
             return True
         with self._buckets_lock:
-            bucket = self._buckets.get(op)
+            bucket = self._buckets.get((place, op))
             if bucket is None:
-                bucket = self._buckets[op] = TokenBucket(rate)
+                bucket = self._buckets[(place, op)] = TokenBucket(rate)
         return bucket.take()
 
     def _forward(
@@ -354,12 +421,13 @@ class KmsProxy:
                     )
                     return
                 op = operation_name(self.headers, body)
-                proxy.stats.begin(op)
+                place = proxy.place(self.headers)
+                proxy.stats.begin(op, place)
                 throttled = error = False
                 try:
                     if proxy.config.latency_s:
                         time.sleep(proxy.config.latency_s)
-                    if not proxy._admit(op):
+                    if not proxy._admit(op, place):
                         throttled = True
                         self._reply(
                             400,
@@ -382,10 +450,12 @@ class KmsProxy:
                         status, headers, data = forward(rgta_request(body))
                     else:
                         status, headers, data = forward(body)
+                    if op == "sts:AssumeRole" and status == 200:
+                        proxy.learn(data)
                     error = status >= 400
                     self._reply(status, headers, data)
                 finally:
-                    proxy.stats.end(op, throttled=throttled, error=error)
+                    proxy.stats.end(op, place, throttled=throttled, error=error)
 
             def do_POST(self) -> None:
                 self._handle()

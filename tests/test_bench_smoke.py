@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -15,7 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from bench.emulator import Emulator, control
+from bench.emulator import ACCOUNT, OTHER_ACCOUNT, Emulator, control
 from bench.quotas import REAL_QUOTAS
 
 pytestmark = pytest.mark.integration
@@ -207,3 +208,50 @@ def test_fast_path_scenario_loads_the_same_stack_every_way_and_reports_a_row(
     [header, _, row] = fast_path_table([m]).splitlines()
     assert header.startswith("| N keys | both fast paths s |")
     assert row.startswith("| 5 | ")
+
+
+def test_proxy_keeps_quotas_and_counters_per_account_and_region(emulator: Emulator) -> None:
+    # One token per bucket, refilled once per 100 s: a second CreateKey in the same account
+    # and Region is throttled, one in another Region or another account is not.
+    control(emulator.endpoint, "configure", {"quotas": {"kms:CreateKey": 0.01}})
+    one_try = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+    def kms(region: str, **credentials: str) -> Any:
+        return boto3.client(
+            "kms", endpoint_url=emulator.endpoint, region_name=region, config=one_try, **credentials
+        )
+
+    sts = boto3.client("sts", endpoint_url=emulator.endpoint, region_name="us-east-1")
+    assumed = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/bench-kmsplan", RoleSessionName="smoke"
+    )["Credentials"]
+    other = kms(
+        "us-east-1",
+        aws_access_key_id=assumed["AccessKeyId"],
+        aws_secret_access_key=assumed["SecretAccessKey"],
+        aws_session_token=assumed["SessionToken"],
+    )
+
+    kms("us-east-1").create_key(Description="base account, us-east-1")
+    with pytest.raises(ClientError) as caught:
+        kms("us-east-1").create_key(Description="over the quota")
+    kms("eu-west-1").create_key(Description="base account, eu-west-1")
+    created = other.create_key(Description="other account, us-east-1")
+
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    assert created["KeyMetadata"]["Arn"].split(":")[4] == OTHER_ACCOUNT  # moto agrees
+    places = control(emulator.endpoint, "stats")["places"]
+    assert places == {
+        f"{ACCOUNT}/us-east-1": {
+            "kms:CreateKey": {"calls": 2, "throttled": 1, "errors": 0},
+            "sts:AssumeRole": {"calls": 1, "throttled": 0, "errors": 0},
+        },
+        f"{ACCOUNT}/eu-west-1": {"kms:CreateKey": {"calls": 1, "throttled": 0, "errors": 0}},
+        f"{OTHER_ACCOUNT}/us-east-1": {"kms:CreateKey": {"calls": 1, "throttled": 0, "errors": 0}},
+    }
+    # The whole-proxy counters are unchanged: the sum over account-Regions.
+    assert control(emulator.endpoint, "stats")["ops"]["kms:CreateKey"] == {
+        "calls": 4,
+        "throttled": 1,
+        "errors": 0,
+    }
