@@ -23,11 +23,11 @@ def key_name(i: int) -> str:
     return f"k{i:05d}"
 
 
-def key_block(i: int, *, revision: int) -> dict[str, Any]:
+def key_block(i: int, *, revision: int, stack: str = STACK) -> dict[str, Any]:
     role = f"arn:aws:iam::${{account_id}}:role/bench-app-{i % ROLE_COUNT}"
     return {
         "description": f"bench key {i}",
-        "aliases": [f"alias/{STACK}/{key_name(i)}"],
+        "aliases": [f"alias/{stack}/{key_name(i)}"],
         "rotation": {"enabled": True, "period_days": 365},
         "deletion": {"protected": True, "window_days": 30},
         "tags": {"team": f"team-{i % 7}", "revision": str(revision)},
@@ -60,17 +60,30 @@ def key_block(i: int, *, revision: int) -> dict[str, Any]:
     }
 
 
-def manifest_documents(n: int, *, revision: int = 1) -> list[dict[str, Any]]:
-    """The manifest as documents of at most KEYS_PER_FILE keys each (one stack)."""
+def manifest_documents(
+    n: int,
+    *,
+    revision: int = 1,
+    stack: str = STACK,
+    account: str = ACCOUNT,
+    region: str | None = None,
+    role: str | None = None,
+) -> list[dict[str, Any]]:
+    """The manifest as documents of at most KEYS_PER_FILE keys each (one stack). `region` and
+    `role` (a role ARN in `account`) are written only when given; aliases are
+    alias/STACK/kNNNNN, so stacks in one account and Region never claim the same alias."""
+    top: dict[str, Any] = {"version": 1, "stack": stack, "account": account}
+    if region is not None:
+        top["region"] = region
+    if role is not None:
+        top["role"] = role
     docs = []
     for start in range(0, max(n, 1), KEYS_PER_FILE):
         docs.append(
             {
-                "version": 1,
-                "stack": STACK,
-                "account": ACCOUNT,
+                **top,
                 "keys": {
-                    key_name(i): key_block(i, revision=revision)
+                    key_name(i): key_block(i, revision=revision, stack=stack)
                     for i in range(start, min(n, start + KEYS_PER_FILE))
                 },
             }
@@ -78,12 +91,13 @@ def manifest_documents(n: int, *, revision: int = 1) -> list[dict[str, Any]]:
     return docs
 
 
-def write_manifest(folder: Path, n: int, *, revision: int = 1) -> Path:
-    """Write N keys into `folder` (replacing what was there) and return the folder."""
+def write_manifest(folder: Path, n: int, *, revision: int = 1, **stack: Any) -> Path:
+    """Write N keys into `folder` (replacing what was there) and return the folder. `stack`:
+    the stack's name, account, region and role (`manifest_documents`)."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.yaml"):
         old.unlink()
-    for index, doc in enumerate(manifest_documents(n, revision=revision)):
+    for index, doc in enumerate(manifest_documents(n, revision=revision, **stack)):
         text = yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, default_flow_style=False)
         (folder / f"keys-{index:03d}.yaml").write_text(text, encoding="utf-8")
     return folder

@@ -95,6 +95,56 @@ def concurrency_table(results: Sequence[Measurement]) -> str:
     return "\n".join(rows)
 
 
+def stacks_table(results: Sequence[Measurement]) -> str:
+    """Several stacks in one plan: each row against the slowest account-Region's quota bound
+    (the most any run can be held to: account-Regions have quotas of their own), and against
+    the sum of the account-Regions' bounds (the least a run that plans one stack at a time
+    needs)."""
+    measured = [m for m in results if m.kind in ("stacks", "stacks-sequential")]
+    if not measured:
+        return "(not run)"
+    rows = [
+        "| plan | wall s | calls | throttled | failed stacks | changes | quota bound s "
+        "(slowest account-Region) | ratio to quota bound | sum of the account-Regions' "
+        "bounds s | ratio to the sum | emulator bound s | limited by |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for m in measured:
+        b = m.bounds
+        if b is None or not m.places:
+            continue
+        slowest = [p for p in m.places if p["bound_s"] == m.places[0]["bound_s"]]
+        where = str(slowest[0]["place"])
+        if len(slowest) > 1:
+            where += f" and {len(slowest) - 1} more at the same bound"
+        total = sum(float(p["bound_s"]) for p in m.places)
+        limited_by = b.limited_by
+        if m.kind == "stacks-sequential" and total > b.lower_with_emulator_s:
+            limited_by = "one stack at a time (the account-Regions take turns)"
+        rows.append(
+            f"| {m.name} | {m.wall_s:.2f} | {m.total_calls} | {m.throttled} | {m.failed} | "
+            f"{m.changes if m.changes is not None else '—'} | {b.quota_s:.2f} "
+            f"({_short(b.quota_op) or '—'}; {where}) | {_ratio(m.wall_s, b.quota_s)} | "
+            f"{total:.2f} | {_ratio(m.wall_s, total)} | {b.emulator_s:.2f} | {limited_by} |"
+        )
+    return "\n".join(rows)
+
+
+def places_table(results: Sequence[Measurement]) -> str:
+    """Per account-Region: stacks, calls and quota bound, for each several-stacks row."""
+    rows = [
+        "| plan | account/Region | stacks | calls | quota bound s |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for m in results:
+        for p in m.places:
+            rows.append(
+                f"| {m.name} | {p['place']} | {p['stacks']} | {p['calls']} | "
+                f"{p['bound_s']:.2f} ({_short(str(p['op'])) or '—'}) |"
+            )
+    return "\n".join(rows)
+
+
 def cpu_table(results: Sequence[Measurement]) -> str:
     rows = ["| scenario | phase | wall s | CPU s |", "|---|---|---:|---:|"]
     for m in results:
@@ -235,6 +285,8 @@ def full_report(results: Sequence[Measurement], header: str) -> str:
         "### Scenarios\n\n" + main_table(results),
         "### Plan: calls per managed key and cost of unmanaged keys\n\n" + per_key_table(results),
         "### Plan: concurrent vs sequential reader\n\n" + concurrency_table(results),
+        "### Several stacks over accounts and Regions\n\n" + stacks_table(results),
+        "### Several stacks: each account-Region\n\n" + places_table(results),
         "### CPU only (no AWS)\n\n" + cpu_table(results),
         "### Manifest fast paths (load+validate, CPU s)\n\n" + fast_path_table(results),
         "### API calls by operation\n\n" + calls_table(results),

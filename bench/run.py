@@ -28,9 +28,10 @@ from bench.scenarios import (
     fast_path_scenario,
     plan_scenario,
     quota_bound_plan_scenario,
+    stacks_scenario,
 )
 
-SCENARIOS = ("plan", "apply", "busy", "cpu")
+SCENARIOS = ("plan", "stacks", "apply", "busy", "cpu")
 
 
 def _ints(text: str) -> list[int]:
@@ -42,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes (N=20/100, U=0/500, apply N=10, busy apply N=10, CPU N=1000)",
+        help="small sizes (N=20/100, U=0/500, 6 stacks × 5 keys, apply N=10, busy apply N=10, "
+        "CPU N=1000)",
     )
     p.add_argument(
         "--latency-ms",
@@ -83,6 +85,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.1,
         help="read-quota scale of that plan (default 0.1: ListGrants 10/s)",
     )
+    p.add_argument(
+        "--stacks",
+        type=int,
+        default=None,
+        help="stacks planned in one run, spread over 2 accounts × 3 Regions (0: skip)",
+    )
+    p.add_argument("--stacks-keys", type=int, default=None, help="keys in each of those stacks")
+    p.add_argument(
+        "--stacks-quota-scale",
+        type=float,
+        default=0.05,
+        help="read-quota scale of the several-stacks plans (default 0.05: ListGrants 5/s "
+        "per account-Region)",
+    )
     p.add_argument("--apply-keys", type=int, default=None, help="N for the apply scenarios")
     p.add_argument(
         "--busy-keys", type=int, default=None, help="N for the apply in a busy account (0: skip)"
@@ -111,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "cpu_keys": 10_000,
         "quota_plan_keys": 200,
         "busy_keys": 200,
+        "stacks": 20,
+        "stacks_keys": 50,
     }
     quick = {
         "plan_keys": [20, 100],
@@ -120,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "cpu_keys": 1000,
         "quota_plan_keys": 20,
         "busy_keys": 10,
+        "stacks": 6,
+        "stacks_keys": 5,
     }
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
@@ -185,7 +205,7 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
     )
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="kmsplan-bench-") as tmp:
-        uses_aws = {"plan", "apply", "busy"} & set(groups)
+        uses_aws = {"plan", "stacks", "apply", "busy"} & set(groups)
         emulator = EmulatorProcess(args.latency_ms) if uses_aws else None
         bench = Bench(
             endpoint=emulator.endpoint if emulator else "",
@@ -220,6 +240,15 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], float]:
                 results += _step(
                     lambda: quota_bound_plan_scenario(
                         bench, managed=args.quota_plan_keys, read_scale=args.quota_plan_scale
+                    )
+                )
+            if "stacks" in groups and args.stacks:
+                results += _step(
+                    lambda: stacks_scenario(
+                        bench,
+                        stacks=args.stacks,
+                        keys=args.stacks_keys,
+                        read_scale=args.stacks_quota_scale,
                     )
                 )
             if "apply" in groups:

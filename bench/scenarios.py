@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import kmsplan_api as km
-from bench.emulator import ACCOUNT, REGION, control
+from bench.emulator import ACCOUNT, OTHER_ACCOUNT, REGION, control
 from bench.manifests import STACK, role_names, write_manifest
 from bench.quotas import REAL_QUOTAS, quota_bound_seconds, scaled
 
@@ -93,6 +94,8 @@ class Measurement:
     phases: dict[str, float] = field(default_factory=dict)  # cpu scenario: seconds per phase
     timeline: dict[str, tuple[float, float]] = field(default_factory=dict)  # op -> first, last
     max_inflight: int = 0
+    # several stacks: each account-Region's stacks, needed calls and quota bound, slowest first
+    places: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -239,6 +242,173 @@ def quota_bound_plan_scenario(
     m.name = f"plan, read quotas × {read_scale:g}: N={managed} U=0"
     m.kind = "plan-quota"
     return [m]
+
+
+# ---------------------------------------------------------------------------------------------
+# Several stacks over accounts and Regions
+
+STACK_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/bench-kmsplan"
+# The account-Regions the stacks are spread over, round-robin (2 accounts × 3 Regions).
+PLACES: tuple[tuple[str, str], ...] = tuple(
+    (account, region)
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-2")
+    for account in (ACCOUNT, OTHER_ACCOUNT)
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class PlaceBound:
+    """The quota bound of one account-Region: KMS counts every caller of the account there
+    against the same per-API quotas."""
+
+    place: str  # "<account>/<Region>"
+    stacks: int
+    calls: int  # needed calls (throttled attempts not counted)
+    seconds: float  # max over APIs of calls / quota
+    op: str
+
+
+def place_bounds(
+    places: dict[str, dict[str, dict[str, int]]],
+    quotas: dict[str, float],
+    stacks: dict[str, int] | None = None,
+) -> list[PlaceBound]:
+    """Each account-Region's quota bound from the proxy's per-place counters, slowest first."""
+    out = []
+    for place, ops in places.items():
+        needed = {op: int(c["calls"]) - int(c["throttled"]) for op, c in ops.items()}
+        seconds, op = quota_bound_seconds(needed, quotas)
+        out.append(
+            PlaceBound(
+                place=place,
+                stacks=(stacks or {}).get(place, 0),
+                calls=sum(needed.values()),
+                seconds=seconds,
+                op=op,
+            )
+        )
+    return sorted(out, key=lambda b: (-b.seconds, b.place))
+
+
+def stacks_scenario(
+    bench: Bench, *, stacks: int, keys: int, read_scale: float
+) -> list[Measurement]:
+    """`kmsplan plan` of `stacks` converged stacks of `keys` keys each, spread round-robin over
+    2 accounts × 3 Regions (the second account's stacks name a `role:` there), through
+    kmsplan's run layer (`plan_each`): all stacks as plan_each plans them, then the same
+    stacks one after another. Read quotas are scaled by `read_scale` (proxy and kmsplan's
+    limiter alike) so that the quotas, not the emulator, set the pace; each row is timed
+    against the slowest account-Region's quota bound."""
+    saved = bench.proxy_quotas
+    bench.proxy_quotas = scaled(REAL_QUOTAS, read_scale=read_scale, write_scale=1.0)
+    control(bench.endpoint, "configure", {"quotas": bench.proxy_quotas})
+    try:
+        return _stacks_rows(bench, stacks=stacks, keys=keys, read_scale=read_scale)
+    finally:
+        bench.proxy_quotas = saved
+        control(bench.endpoint, "configure", {"quotas": saved})
+
+
+def _stacks_rows(bench: Bench, *, stacks: int, keys: int, read_scale: float) -> list[Measurement]:
+    from kmsplan.model import LiveState
+
+    control(bench.endpoint, "reset")
+    control(
+        bench.endpoint,
+        "populate",
+        {
+            "unmanaged_keys": 0,
+            "roles": role_names(),
+            "accounts": sorted({a for a, _ in PLACES}),
+            "regions": sorted({r for _, r in PLACES}),
+        },
+    )
+    loaded = []
+    stacks_at: dict[str, int] = {}
+    seeded = 0
+    for i in range(stacks):
+        account, region = PLACES[i % len(PLACES)]
+        name = f"bench-{i:02d}"
+        role = STACK_ROLE if account == OTHER_ACCOUNT else None
+        folder = write_manifest(
+            bench.workdir / f"stacks-{name}",
+            keys,
+            stack=name,
+            account=account,
+            region=region,
+            role=role,
+        )
+        stack = km.load(folder)
+        loaded.append(stack)
+        stacks_at[f"{account}/{region}"] = stacks_at.get(f"{account}/{region}", 0) + 1
+        create = km.diff(stack, LiveState(stack=name, account_id=account, region=region))
+        calls = [
+            [change.address, call.operation, dict(call.params)]
+            for change in create.changes
+            for call in change.calls
+        ]
+        body = {"calls": calls, "account": account, "region": region}
+        seeded += int(control(bench.endpoint, "seed", body)["keys"])
+
+    settings = km.aws_settings(bench.endpoint, parallelism=bench.parallelism)
+    size = f"{stacks} stacks × {keys} keys, {len(stacks_at)} account-Regions"
+    out = []
+    for kind, label, one_at_a_time in (
+        ("stacks", "plan of all stacks (plan_each)", False),
+        ("stacks-sequential", "plan, stacks one after another", True),
+    ):
+        control(bench.endpoint, "reset-stats")
+        with km.account_quotas(bench.client_quotas()):
+            (outcomes, how), wall = _timed(
+                functools.partial(km.plan_each, loaded, settings, one_at_a_time=one_at_a_time)
+            )
+        calls_by_op, throttled, errors = _stats(bench)
+        snap = control(bench.endpoint, "stats")
+        bounds = place_bounds(snap["places"], bench.proxy_quotas, stacks_at)
+        slowest = bounds[0]
+        real = place_bounds(snap["places"], REAL_QUOTAS)[0]
+        # The latency chain of one stack: its AssumeRole/identity calls, the pages of its
+        # longest listing, one round of per-key reads; one after another, the chains add up.
+        chain = 3 + max(math.ceil(keys / 100), 1) + 1
+        m = Measurement(
+            name=f"{label}: {size}, read quotas × {read_scale:g}",
+            kind=kind,
+            managed=stacks * keys,
+            parallelism=bench.parallelism,
+            wall_s=wall,
+            calls=calls_by_op,
+            throttled=throttled,
+            errors=errors,
+            failed=sum(1 for o in outcomes if o.failed),
+            changes=sum(len(o.plan.changes) for o in outcomes if o.plan is not None),
+            bounds=replace(
+                _bounds(bench, calls_by_op, chain * (stacks if one_at_a_time else 1)),
+                quota_s=slowest.seconds,
+                quota_op=slowest.op,
+                real_quota_s=real.seconds,
+                real_quota_op=real.op,
+            ),
+            timeline=bench.last_timeline,
+            max_inflight=bench.last_max_inflight,
+            places=[
+                {
+                    "place": b.place,
+                    "stacks": b.stacks,
+                    "calls": b.calls,
+                    "bound_s": b.seconds,
+                    "op": b.op,
+                }
+                for b in bounds
+            ],
+        )
+        m.notes.append(f"called as {how}")
+        if seeded != stacks * keys:
+            m.notes.append(f"seeded {seeded} keys, expected {stacks * keys}")
+        for o in outcomes:
+            if o.error is not None:
+                m.notes.append(f"stack {o.stack.name} failed: {o.error}")
+        out.append(m)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -255,3 +255,48 @@ def test_proxy_keeps_quotas_and_counters_per_account_and_region(emulator: Emulat
         "throttled": 1,
         "errors": 0,
     }
+
+
+def test_account_quotas_reach_the_limiters_the_run_layer_creates() -> None:
+    from bench import kmsplan_api as km
+    from kmsplan.aws.client import AwsClients
+
+    def list_grants_rate() -> float | None:
+        clients = AwsClients.create(profile=None, region="us-east-1", endpoint_url=None)
+        rate: float | None = clients.limiter.rate("ListGrants")
+        return rate
+
+    with km.account_quotas({"ListGrants": 5.0}):
+        assert list_grants_rate() == 5.0
+    assert list_grants_rate() == 100.0
+
+
+def test_tiny_stacks_scenario_plans_every_stack_in_its_account_and_region(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from bench.scenarios import Bench, stacks_scenario
+
+    bench = Bench(
+        endpoint=emulator.endpoint,
+        latency_s=0.0,
+        proxy_quotas=dict(REAL_QUOTAS),
+        parallelism=4,
+        workdir=tmp_path,
+    )
+
+    rows = stacks_scenario(bench, stacks=3, keys=2, read_scale=0.05)
+
+    assert [m.kind for m in rows] == ["stacks", "stacks-sequential"]
+    expected_places = {f"{ACCOUNT}/us-east-1", f"{OTHER_ACCOUNT}/us-east-1", f"{ACCOUNT}/eu-west-1"}
+    for m in rows:
+        assert (m.failed, m.changes, m.errors) == (0, 0, 0), m.notes
+        by_place = {p["place"]: p for p in m.places}
+        assert set(by_place) == expected_places
+        assert all(p["stacks"] == 1 for p in by_place.values())
+        # Each stack's 2 keys are read in its own account-Region: ≥ 5 reads per key there.
+        assert all(p["calls"] >= 10 for p in by_place.values())
+        assert m.calls["kms:ListGrants"] == 6
+        assert m.calls["sts:AssumeRole"] == 1  # the one stack in the other account
+        assert m.bounds is not None and m.bounds.quota_s == max(p["bound_s"] for p in m.places)
+    assert rows[0].calls == rows[1].calls
+    assert bench.proxy_quotas == REAL_QUOTAS  # the scaled quotas were for the scenario only
