@@ -7,7 +7,6 @@ the renderers.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,50 +67,29 @@ def clients(
     )
 
 
-@contextmanager
-def account_quotas(overrides: Mapping[str, float] | None) -> Iterator[None]:
-    """Inside the block, every rate limiter kmsplan creates starts from `overrides` (botocore
-    operation names, e.g. "ListGrants") in place of the published quotas, as for an account
-    whose quotas differ: the benchmark scales them down and kmsplan's limiter must know.
-
-    kmsplan's run layer (`AwsSettings`, `plan_each`) takes no quotas; its limiters are built
-    from `kmsplan.aws.quotas.DEFAULT_QUOTAS` (through `merged_quotas`), which this replaces
-    for the block. Nothing else changes."""
-    from kmsplan.aws import quotas
-
-    if not overrides:
-        yield
-        return
-    published = quotas.DEFAULT_QUOTAS
-    quotas.DEFAULT_QUOTAS = {**published, **overrides}
-    try:
-        yield
-    finally:
-        quotas.DEFAULT_QUOTAS = published
-
-
-def aws_settings(endpoint: str, *, parallelism: int) -> Any:
+def aws_settings(
+    endpoint: str, *, parallelism: int, quotas: Mapping[str, float] | None = None
+) -> Any:
     """What the command line would give the run layer: the endpoint and --parallelism; no
-    --region (each stack names its own)."""
+    --region (each stack names its own). `quotas` (botocore operation names, e.g.
+    "ListGrants"): request quotas in place of the published ones, as for an account whose
+    quotas differ; kmsplan passes them to every client and to the limiters its stacks share."""
     from kmsplan.run import AwsSettings
 
-    return AwsSettings(endpoint_url=endpoint, parallelism=parallelism)
+    return AwsSettings(endpoint_url=endpoint, parallelism=parallelism, quotas=quotas)
 
 
 def plan_each(stacks: Sequence[Stack], settings: Any, *, one_at_a_time: bool) -> tuple[Any, str]:
     """`kmsplan plan` of several loaded stacks (`kmsplan.run.stacks.plan_each`): its outcomes,
-    and how it was called. `one_at_a_time`: with `max_stacks=1` where plan_each has that
-    parameter, else one plan_each per stack (each stack planned alone, one after another)."""
+    and how it was called. `one_at_a_time`: `max_stacks=1`, each stack planned alone, one
+    after another (the stacks still share the run's limiters and --parallelism budget)."""
     from kmsplan.run import stacks as run_stacks
 
     gate = GateOptions()
-    if not one_at_a_time:
-        return run_stacks.plan_each(stacks, settings, gate), "plan_each(stacks)"
-    if "max_stacks" in inspect.signature(run_stacks.plan_each).parameters:
-        call: Any = run_stacks.plan_each
-        return call(stacks, settings, gate, max_stacks=1), "plan_each(stacks, max_stacks=1)"
-    outcomes = [o for s in stacks for o in run_stacks.plan_each([s], settings, gate)]
-    return outcomes, "plan_each([stack]) for each stack in turn"
+    if one_at_a_time:
+        outcomes = run_stacks.plan_each(stacks, settings, gate, max_stacks=1)
+        return outcomes, "plan_each(stacks, max_stacks=1)"
+    return run_stacks.plan_each(stacks, settings, gate), "plan_each(stacks)"
 
 
 def plan(aws: Any, stack: Stack) -> Plan:

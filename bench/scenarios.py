@@ -350,7 +350,9 @@ def _stacks_rows(bench: Bench, *, stacks: int, keys: int, read_scale: float) -> 
         body = {"calls": calls, "account": account, "region": region}
         seeded += int(control(bench.endpoint, "seed", body)["keys"])
 
-    settings = km.aws_settings(bench.endpoint, parallelism=bench.parallelism)
+    settings = km.aws_settings(
+        bench.endpoint, parallelism=bench.parallelism, quotas=bench.client_quotas()
+    )
     size = f"{stacks} stacks × {keys} keys, {len(stacks_at)} account-Regions"
     out = []
     for kind, label, one_at_a_time in (
@@ -358,10 +360,9 @@ def _stacks_rows(bench: Bench, *, stacks: int, keys: int, read_scale: float) -> 
         ("stacks-sequential", "plan, stacks one after another", True),
     ):
         control(bench.endpoint, "reset-stats")
-        with km.account_quotas(bench.client_quotas()):
-            (outcomes, how), wall = _timed(
-                functools.partial(km.plan_each, loaded, settings, one_at_a_time=one_at_a_time)
-            )
+        (outcomes, how), wall = _timed(
+            functools.partial(km.plan_each, loaded, settings, one_at_a_time=one_at_a_time)
+        )
         calls_by_op, throttled, errors = _stats(bench)
         snap = control(bench.endpoint, "stats")
         bounds = place_bounds(snap["places"], bench.proxy_quotas, stacks_at)

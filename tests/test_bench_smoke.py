@@ -257,18 +257,20 @@ def test_proxy_keeps_quotas_and_counters_per_account_and_region(emulator: Emulat
     }
 
 
-def test_account_quotas_reach_the_limiters_the_run_layer_creates() -> None:
+def test_the_benchmarks_quotas_reach_the_limiters_its_stacks_share() -> None:
     from bench import kmsplan_api as km
-    from kmsplan.aws.client import AwsClients
+    from kmsplan.aws.quotas import DEFAULT_QUOTAS
+    from kmsplan.model import Placement
+    from kmsplan.run.clients import Budget
 
-    def list_grants_rate() -> float | None:
-        clients = AwsClients.create(profile=None, region="us-east-1", endpoint_url=None)
-        rate: float | None = clients.limiter.rate("ListGrants")
-        return rate
+    place = Placement(account_id=ACCOUNT, region="eu-west-1")
+    scaled = km.aws_settings("http://127.0.0.1:1", parallelism=4, quotas={"ListGrants": 5.0})
+    published = km.aws_settings("http://127.0.0.1:1", parallelism=4)
 
-    with km.account_quotas({"ListGrants": 5.0}):
-        assert list_grants_rate() == 5.0
-    assert list_grants_rate() == 100.0
+    limiter = Budget(scaled).limiter(place)
+    assert limiter.rate("ListGrants") == 5.0
+    assert limiter.rate("DescribeKey") == DEFAULT_QUOTAS["DescribeKey"]  # the others unchanged
+    assert Budget(published).limiter(place).rate("ListGrants") == DEFAULT_QUOTAS["ListGrants"]
 
 
 def test_tiny_stacks_scenario_plans_every_stack_in_its_account_and_region(
@@ -299,4 +301,8 @@ def test_tiny_stacks_scenario_plans_every_stack_in_its_account_and_region(
         assert m.calls["sts:AssumeRole"] == 1  # the one stack in the other account
         assert m.bounds is not None and m.bounds.quota_s == max(p["bound_s"] for p in m.places)
     assert rows[0].calls == rows[1].calls
+    assert [m.notes[0] for m in rows] == [
+        "called as plan_each(stacks)",
+        "called as plan_each(stacks, max_stacks=1)",
+    ]
     assert bench.proxy_quotas == REAL_QUOTAS  # the scaled quotas were for the scenario only
