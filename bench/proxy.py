@@ -176,6 +176,14 @@ class ProxyStats:
                     }
                     for place, ops in sorted(self.places.items())
                 },
+                # The same timeline per account-Region: when each one's calls began and ended.
+                "place_timeline": {
+                    place: {
+                        op: [round(s.first - self.since, 3), round(s.last - self.since, 3)]
+                        for op, s in sorted(ops.items())
+                    }
+                    for place, ops in sorted(self.places.items())
+                },
             }
 
     def reset(self) -> None:

@@ -131,16 +131,26 @@ def stacks_table(results: Sequence[Measurement]) -> str:
 
 
 def places_table(results: Sequence[Measurement]) -> str:
-    """Per account-Region: stacks, calls and quota bound, for each several-stacks row."""
+    """Per account-Region, for each several-stacks row: stacks, calls, throttled calls, quota
+    bound, and when its calls of the bounding API began and ended (seconds after the start),
+    with the rate they got: the bounding API's needed calls over that span."""
     rows = [
-        "| plan | account/Region | stacks | calls | quota bound s |",
-        "|---|---|---:|---:|---:|",
+        "| plan | account/Region | stacks | calls | throttled | quota bound s | bounding API "
+        "calls from–to s | their rate /s |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
     ]
     for m in results:
         for p in m.places:
+            span, rate = "—", "—"
+            if p.get("op_span"):
+                first, last = p["op_span"]
+                span = f"{first:.2f}–{last:.2f}"
+                if "needed" in p and last > first:
+                    rate = f"{p['needed'] / (last - first):.2f}"
             rows.append(
                 f"| {m.name} | {p['place']} | {p['stacks']} | {p['calls']} | "
-                f"{p['bound_s']:.2f} ({_short(str(p['op'])) or '—'}) |"
+                f"{p.get('throttled', '—')} | {p['bound_s']:.2f} ({_short(str(p['op'])) or '—'}) "
+                f"| {span} | {rate} |"
             )
     return "\n".join(rows)
 

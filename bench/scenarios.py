@@ -266,6 +266,7 @@ class PlaceBound:
     calls: int  # needed calls (throttled attempts not counted)
     seconds: float  # max over APIs of calls / quota
     op: str
+    op_calls: int = 0  # the needed calls of that API
 
 
 def place_bounds(
@@ -285,6 +286,7 @@ def place_bounds(
                 calls=sum(needed.values()),
                 seconds=seconds,
                 op=op,
+                op_calls=needed.get(op, 0),
             )
         )
     return sorted(out, key=lambda b: (-b.seconds, b.place))
@@ -396,8 +398,12 @@ def _stacks_rows(bench: Bench, *, stacks: int, keys: int, read_scale: float) -> 
                     "place": b.place,
                     "stacks": b.stacks,
                     "calls": b.calls,
+                    "throttled": sum(int(c["throttled"]) for c in snap["places"][b.place].values()),
                     "bound_s": b.seconds,
                     "op": b.op,
+                    "needed": b.op_calls,
+                    # when the account-Region's calls of its bounding API began and ended
+                    "op_span": snap["place_timeline"][b.place].get(b.op),
                 }
                 for b in bounds
             ],

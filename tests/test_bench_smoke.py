@@ -297,6 +297,11 @@ def test_tiny_stacks_scenario_plans_every_stack_in_its_account_and_region(
         assert all(p["stacks"] == 1 for p in by_place.values())
         # Each stack's 2 keys are read in its own account-Region: ≥ 5 reads per key there.
         assert all(p["calls"] >= 10 for p in by_place.values())
+        # Each account-Region's bounding API: its stack's one discovery page at 0.05 × 15/s
+        # (1.33 s) outweighs its 2 ListGrants at 0.05 × 100/s (0.4 s).
+        assert all((p["op"], p["needed"]) == ("tagging:GetResources", 1) for p in by_place.values())
+        assert all(p["op_span"][0] <= p["op_span"][1] for p in by_place.values())
+        assert sum(p["throttled"] for p in by_place.values()) == m.throttled
         assert m.calls["kms:ListGrants"] == 6
         assert m.calls["sts:AssumeRole"] == 1  # the one stack in the other account
         assert m.bounds is not None and m.bounds.quota_s == max(p["bound_s"] for p in m.places)
