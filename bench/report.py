@@ -133,7 +133,8 @@ def stacks_table(results: Sequence[Measurement]) -> str:
 def places_table(results: Sequence[Measurement]) -> str:
     """Per account-Region, for each several-stacks row: stacks, calls, throttled calls, quota
     bound, and when its calls of the bounding API began and ended (seconds after the start),
-    with the rate they got: the bounding API's needed calls over that span."""
+    with the rate they got: the bounding API's needed calls over that span (not for stacks
+    planned one after another, whose span holds the other account-Regions' turns)."""
     rows = [
         "| plan | account/Region | stacks | calls | throttled | quota bound s | bounding API "
         "calls from–to s | their rate /s |",
@@ -145,7 +146,7 @@ def places_table(results: Sequence[Measurement]) -> str:
             if p.get("op_span"):
                 first, last = p["op_span"]
                 span = f"{first:.2f}–{last:.2f}"
-                if "needed" in p and last > first:
+                if "needed" in p and last > first and m.kind != "stacks-sequential":
                     rate = f"{p['needed'] / (last - first):.2f}"
             rows.append(
                 f"| {m.name} | {p['place']} | {p['stacks']} | {p['calls']} | "
