@@ -90,6 +90,9 @@ class AwsClients:
     # The clients of another Region of the same account, when a run's pool keeps them (so
     # that every caller in one account and Region shares its rate limiter).
     regional: Callable[[str], AwsClients] | None = field(default=None, compare=False)
+    # The session the clients were made from: its credentials (a role's, refreshed) serve
+    # the clients of the same identity in other Regions, without assuming the role again.
+    session: boto3.session.Session | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(
@@ -106,6 +109,7 @@ class AwsClients:
         role: Role | None = None,
         session_name: str = "kmsplan",
         inflight: InFlight | None = None,
+        session: boto3.session.Session | None = None,
     ) -> AwsClients:
         """Create the clients. `region` None means the standard chain (AWS_REGION, profile).
 
@@ -113,19 +117,23 @@ class AwsClients:
         quotas between several AwsClients of the same account and Region. With `role`, every
         client works with the role's credentials (see `assume`). With `inflight`, every request
         also holds a slot of that budget while it is on the wire (`kmsplan.aws.inflight`).
+        With `session` (another AwsClients' of the same identity), its credentials are used as
+        they are: `profile` and `role` were resolved when it was made.
         """
         if parallelism < 1:
             raise ValueError(f"parallelism must be at least 1, got {parallelism}")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        with aws_errors("configure AWS session"):
-            session = boto3.session.Session(profile_name=profile)
+        resolved = session is not None
+        if session is None:
+            with aws_errors("configure AWS session"):
+                session = boto3.session.Session(profile_name=profile)
         # botocore reads AWS_DEFAULT_REGION and the profile, but not AWS_REGION (the variable
         # the other AWS SDKs and the CLI v2 use); honour both, AWS_REGION first.
         resolved_region = region or os.environ.get("AWS_REGION") or session.region_name
         if not resolved_region:
             raise KmsplanError(NO_REGION_MESSAGE)
-        if role is not None:
+        if role is not None and not resolved:
             session = assume(
                 session,
                 role,
@@ -190,6 +198,7 @@ class AwsClients:
             role=role,
             session_name=session_name,
             inflight=inflight,
+            session=session,
         )
 
     def for_region(self, region: str) -> AwsClients:
@@ -208,6 +217,7 @@ class AwsClients:
             role=self.role,
             session_name=self.session_name,
             inflight=self.inflight,
+            session=self.session,
         )
 
     def call(self, client: BaseClient, operation: str, **params: Any) -> dict[str, Any]:

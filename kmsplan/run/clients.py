@@ -93,6 +93,9 @@ class ClientPool:
         self.budget = budget
         self._clients: dict[Placement, AwsClients] = {}
         self._account_id: str | None = None
+        # The first clients, made by `connect` (the role assumed there): every other client
+        # is made from their session.
+        self._first: AwsClients | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -114,11 +117,12 @@ class ClientPool:
         """Create the clients of `region` (None: the standard chain), ask STS who the
         credentials are, and file the clients under the placement that answer names."""
         clients = self._create(region)
+        self._first = clients
         account_id, caller_arn = caller_identity(clients)
         home = Placement(account_id=account_id, region=clients.region)
         if self.budget is not None:
             # The account was not known before STS answered: serve the placement with the
-            # limiter the run's other stacks there use, if any.
+            # limiter the run's other stacks there use, if any (same session, same role).
             shared = self.budget.limiter(home, first=clients.limiter)
             if shared is not clients.limiter:
                 clients = self._create(clients.region, limiter=shared)
@@ -167,6 +171,7 @@ class ClientPool:
             role=self.role,
             session_name=self.session_name,
             inflight=None if self.budget is None else self.budget.inflight,
+            session=None if self._first is None else self._first.session,
         )
 
     def writer(self, placement: Placement) -> KMSClient:

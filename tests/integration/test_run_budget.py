@@ -136,3 +136,33 @@ def test_a_stack_that_fails_does_not_stop_the_others(
     assert out.splitlines()[-1] == (
         "Run: 4 stacks: 3 with changes, 0 blocked, 1 failed, 0 without changes."
     )
+
+
+def test_a_role_is_assumed_once_per_stack_whatever_clients_it_needs(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second stack of an account-Region is served with the shared limiter, and a
+    replica's Region with its own clients: both are made from the session that assumed the
+    role, not by assuming it again."""
+    from kmsplan.aws import client as aws_client
+
+    assumed: list[str] = []
+    assume = aws_client.assume
+
+    def counted(session: Any, role: Role, **kw: Any) -> Any:
+        assumed.append(role.arn)
+        return assume(session, role, **kw)
+
+    monkeypatch.setattr(aws_client, "assume", counted)
+    aws = AwsSettings(endpoint_url=endpoint)
+    budget = Budget(aws)
+    first, second = (
+        ClientPool(aws, role=ROLE, budget=budget),
+        ClientPool(aws, role=ROLE, budget=budget),
+    )
+    home = first.connect("us-east-1").home
+    assert second.connect("us-east-1").home == home
+    assert first.clients(home).limiter is second.clients(home).limiter
+    west = first.clients(home).for_region("eu-west-1")
+    assert west.kms.list_keys()["Keys"] == []  # the role's account, in eu-west-1
+    assert assumed == [ROLE.arn, ROLE.arn]  # once per stack
