@@ -140,6 +140,7 @@ class AwsClients:
                 region=resolved_region,
                 endpoint_url=endpoint_url,
                 session_name=role.session_name or session_name,
+                inflight=inflight,
             )
         if limiter is None:
             try:
@@ -232,14 +233,23 @@ def assume(
     region: str,
     endpoint_url: str | None,
     session_name: str,
+    inflight: InFlight | None = None,
 ) -> boto3.session.Session:
     """A session with the credentials of `role`, assumed (STS AssumeRole) with those of
     `session`, and assumed again before they expire: a long run never outlives them.
 
     When `session` already is a session of that role (a CI job that assumed it itself), it
-    is used as it is.
+    is used as it is. With `inflight`, its STS requests count against that budget too.
     """
-    sts = session.client("sts", region_name=region, endpoint_url=endpoint_url)
+
+    def counted(client: Any) -> Any:
+        if inflight is not None:
+            client.meta.events.register("before-send", lambda **_: inflight.enter())
+            client.meta.events.register("response-received", lambda **_: inflight.leave())
+            client.meta.events.register("after-call-error", _leave(inflight))
+        return client
+
+    sts = counted(session.client("sts", region_name=region, endpoint_url=endpoint_url))
     with aws_errors("GetCallerIdentity"), _parser_failures(sts, "GetCallerIdentity"):
         caller = str(sts.get_caller_identity().get("Arn", ""))
     if is_session_of(caller, role.arn):
@@ -250,7 +260,9 @@ def assume(
 
     def sts_client(service_name: str, **kwargs: Any) -> Any:
         base: Any = session
-        return base.client(service_name, region_name=region, endpoint_url=endpoint_url, **kwargs)
+        return counted(
+            base.client(service_name, region_name=region, endpoint_url=endpoint_url, **kwargs)
+        )
 
     source = session.get_credentials()
     if source is None:

@@ -166,3 +166,22 @@ def test_a_role_is_assumed_once_per_stack_whatever_clients_it_needs(
     west = first.clients(home).for_region("eu-west-1")
     assert west.kms.list_keys()["Keys"] == []  # the role's account, in eu-west-1
     assert assumed == [ROLE.arn, ROLE.arn]  # once per stack
+
+
+def test_assuming_a_role_counts_against_the_budget_too(endpoint: str) -> None:
+    from kmsplan.aws.inflight import InFlight
+
+    class Counting(InFlight):
+        entered = 0
+
+        def enter(self) -> None:
+            Counting.entered += 1
+            super().enter()
+
+    aws = AwsSettings(endpoint_url=endpoint)
+    budget = Budget(aws)
+    budget.inflight = Counting(2)
+    ClientPool(aws, role=ROLE, budget=budget).connect("us-east-1")
+    # Who am I and AssumeRole (in assume), then who the role is (the account guard's).
+    assert Counting.entered == 3
+    assert budget.inflight.most == 1
