@@ -197,8 +197,11 @@ def apply_several(
     color: bool,
 ) -> int:
     """Plan, show, approve once, and apply several stacks; one report and one exit code."""
+    from kmsplan.commands.plan import planning_line
     from kmsplan.render.run import render_text
     from kmsplan.run.stacks import open_stacks
+
+    click.echo(planning_line([s.stack.name for s in sources]), err=True)
 
     with contextlib.ExitStack() as held:
         audit = None if log_file is None else held.enter_context(open_audit(log_file))

@@ -140,6 +140,7 @@ def plan_several(
 
     if lock is not None:
         lock.check()
+    click.echo(planning_line([s.name for s in stacks]), err=True)
     outcomes = plan_each(stacks, aws, gate, lock=lock)
     if output_format == "json":
         report = render_run(outcomes)
@@ -159,6 +160,14 @@ def plan_several(
         planfile.write_run(out, [o.plan for o in outcomes if o.plan is not None])
         click.echo(f"Saved the plans of {len(outcomes)} stacks to {out}.", err=True)
     return int(run_exit_code(outcomes, detailed=detailed))
+
+
+def planning_line(names: Sequence[str]) -> str:
+    """What a run of several stacks says on stderr before it reads anything: the stacks it
+    found (a mistyped ``stack:`` is one of them)."""
+    from kmsplan.render.terminal import one_line
+
+    return f"Planning {len(names)} stacks: {one_line(', '.join(names))}."
 
 
 def render(plan: Plan, output_format: str, *, color: bool) -> str:

@@ -60,6 +60,7 @@ def test_one_apply_of_three_stacks_in_two_accounts_and_regions_then_a_clean_plan
         "  other: Apply complete: 1 added, 0 changed, 0 deleted.",
         "  west: Apply complete: 2 added, 0 changed, 0 deleted.",
     ]
+    assert err.startswith("Planning 3 stacks: east, other, west.\n")  # before any read
     assert "west: [0/2] key.c: creating..." in err.splitlines()  # progress names its stack
     assert everything(endpoint) == (["east"], ["west", "west"], ["other"])
     lines = [json.loads(line) for line in log.read_text().splitlines()]
@@ -69,7 +70,7 @@ def test_one_apply_of_three_stacks_in_two_accounts_and_regions_then_a_clean_plan
         "west",
     }
     code, out, err = kmsplan(capsys, endpoint, "plan", str(folder), "--detailed-exitcode")
-    assert (code, err) == (0, ""), out + err
+    assert (code, err) == (0, "Planning 3 stacks: east, other, west.\n"), out + err
     assert out.splitlines()[-1] == (
         "Run: 3 stacks: 0 with changes, 0 blocked, 0 failed, 3 without changes."
     )

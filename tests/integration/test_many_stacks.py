@@ -24,6 +24,8 @@ pytestmark = pytest.mark.integration
 
 OTHER = "222233334444"
 ROLE = f"arn:aws:iam::{OTHER}:role/x"
+# What a run of these three stacks says on stderr before it reads anything.
+PLANNING = "Planning 3 stacks: east, other, west.\n"
 
 
 def keys_in(endpoint: str, *, region: str, role: bool = False) -> list[str]:
@@ -75,7 +77,7 @@ def test_one_plan_of_three_stacks_in_two_accounts_and_regions_is_clean(
     assert keys_in(endpoint, region="eu-west-1") == ["west", "west"]
     assert keys_in(endpoint, region="us-east-1", role=True) == ["other"]
     code, out, err = kmsplan(capsys, endpoint, "plan", str(org), "--detailed-exitcode")
-    assert (code, err) == (0, ""), out + err
+    assert (code, err) == (0, PLANNING), out + err
     lines = out.splitlines()
     assert lines[:4] == [
         "Stacks (3):",
@@ -132,7 +134,7 @@ def test_json_of_several_stacks_is_one_run_document_that_validates(
     code, out, err = kmsplan(
         capsys, endpoint, "plan", str(org), "--format", "json", "--detailed-exitcode"
     )
-    assert (code, err) == (2, ""), out + err
+    assert (code, err) == (2, PLANNING), out + err
     document = json.loads(out)  # one document, nothing else on stdout
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
     assert (document["format_version"], document["kind"]) == (2, "run")
@@ -187,7 +189,7 @@ def test_out_saves_one_file_for_the_run_whose_plans_apply_stack_by_stack(
     saved = tmp_path / "run.json"
     code, out, err = kmsplan(capsys, endpoint, "plan", str(org), "--out", str(saved))
     assert code == 0, out + err
-    assert err == f"Saved the plans of 3 stacks to {saved}.\n"
+    assert err == PLANNING + f"Saved the plans of 3 stacks to {saved}.\n"
     assert out.splitlines()[-1] == (
         "Run: 3 stacks: 1 with changes, 0 blocked, 0 failed, 2 without changes."
     )
@@ -306,7 +308,7 @@ def test_out_is_refused_when_a_stack_failed_and_nothing_is_written(
     )
     assert code == 1
     assert not saved.exists()
-    assert err == (
+    assert err == PLANNING + (
         f"error: not saving the run to {saved}: 1 of 3 stacks failed to plan (east), and a "
         "saved run covers every stack; fix them and plan again, or save each stack's plan on "
         "its own. Nothing was written\n"
