@@ -42,6 +42,7 @@ from botocore.config import Config
 
 from kmsplan import __version__
 from kmsplan.aws.inflight import InFlight
+from kmsplan.aws.known_principals import KnownPrincipals
 from kmsplan.aws.quotas import is_throttling, merged_quotas
 from kmsplan.aws.ratelimit import RateLimiter
 from kmsplan.errors import AwsError, KmsplanError
@@ -93,6 +94,8 @@ class AwsClients:
     # The session the clients were made from: its credentials (a role's, refreshed) serve
     # the clients of the same identity in other Regions, without assuming the role again.
     session: boto3.session.Session | None = field(default=None, compare=False, repr=False)
+    # IAM principal checks answered for the run's other stacks, when several share them.
+    known_principals: KnownPrincipals | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(

@@ -749,11 +749,15 @@ def _check_principals(
     clients: AwsClients, account_id: str, arns: Collection[str], warnings: _Warnings
 ) -> dict[str, bool | None]:
     wanted = sorted(set(arns))
-    answers = run_concurrently(
-        lambda arn: principal_exists(clients, account_id, arn, warnings.add),
-        wanted,
-        clients.parallelism,
-    )
+    known = clients.known_principals
+
+    def check(arn: str) -> bool | None:
+        def ask() -> bool | None:
+            return principal_exists(clients, account_id, arn, warnings.add)
+
+        return ask() if known is None else known.answer(account_id, arn, ask)
+
+    answers = run_concurrently(check, wanted, clients.parallelism)
     return dict(zip(wanted, answers, strict=True))
 
 

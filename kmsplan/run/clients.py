@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from kmsplan.aws.client import AwsClients, caller_identity
 from kmsplan.aws.inflight import InFlight
+from kmsplan.aws.known_principals import KnownPrincipals
 from kmsplan.aws.quotas import merged_quotas
 from kmsplan.aws.ratelimit import RateLimiter
 from kmsplan.errors import KmsplanError
@@ -43,12 +44,14 @@ class AwsSettings:
 
 
 class Budget:
-    """What the stacks of one run share: a rate limiter per account and Region, and the
-    ``--parallelism`` budget of requests in flight."""
+    """What the stacks of one run share: a rate limiter per account and Region, the
+    ``--parallelism`` budget of requests in flight, and what IAM said of the principals the
+    stacks name."""
 
     def __init__(self, settings: AwsSettings) -> None:
         self.quotas = settings.quotas
         self.inflight = InFlight(settings.parallelism)
+        self.known_principals = KnownPrincipals()
         self._limiters: dict[Placement, RateLimiter] = {}
         self._lock = threading.Lock()
 
@@ -157,7 +160,8 @@ class ClientPool:
         def regional(region: str) -> AwsClients:
             return self.clients(Placement(account_id=account_id, region=region))
 
-        return dataclasses.replace(clients, regional=regional)
+        known = None if self.budget is None else self.budget.known_principals
+        return dataclasses.replace(clients, regional=regional, known_principals=known)
 
     def _create(self, region: str | None, *, limiter: RateLimiter | None = None) -> AwsClients:
         s = self.settings

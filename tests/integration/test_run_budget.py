@@ -185,3 +185,39 @@ def test_assuming_a_role_counts_against_the_budget_too(endpoint: str) -> None:
     # Who am I and AssumeRole (in assume), then who the role is (the account guard's).
     assert Counting.entered == 3
     assert budget.inflight.most == 1
+
+
+def test_stacks_of_one_run_ask_iam_once_about_a_role_they_all_name(
+    tmp_path: Path, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apply_support import create_role, hooked_clients
+
+    from kmsplan.manifest import load_stacks
+
+    app = create_role(endpoint, "app")
+    gone = f"arn:aws:iam::{ACCOUNT}:role/gone"
+    for n in range(3):
+        grants = [
+            {"name": "app", "grantee": app, "operations": ["Decrypt"]},
+            {"name": "gone", "grantee": gone, "operations": ["Decrypt"]},
+        ]
+        keys = {"k": {"grants": grants}}
+        write_manifest(tmp_path / f"s{n}.yaml", f"s{n}", keys, region="us-east-1")
+    asked: list[str] = []
+    lock = threading.Lock()
+
+    def install(iam: Any) -> None:
+        def before_send(event_name: str, request: Any, **_: Any) -> None:
+            if event_name.endswith(".GetRole"):
+                with lock:
+                    asked.append(str(request.body))
+
+        iam.meta.events.register("before-send", before_send)
+
+    stacks = list(load_stacks([str(tmp_path)]))
+    with hooked_clients(monkeypatch, install, client_names=("iam",)):
+        outcomes = plan_each(stacks, AwsSettings(endpoint_url=endpoint), GateOptions())
+    assert len(asked) == 2  # app and gone, once each, for the three stacks
+    for outcome in outcomes:  # and every stack's plan knows what IAM said
+        assert outcome.plan is not None, outcome.error
+        assert any("gone" in str(c.blocked) for c in outcome.plan.changes), outcome.plan
