@@ -253,7 +253,7 @@ def several_report(outcomes: Sequence[StackOutcome]) -> str:
     for o in outcomes:
         name = o.stack.name
         if o.result is not None:
-            body = report(o.result).strip("\n").replace(f"\n{CONVERGE_HINT}", "")
+            body = report(o.result, hint=False).strip("\n")
             lines.append(f"  {name}: " + body.replace("\n", "\n    "))
         elif o.error is not None:
             lines.append(f"  {name}: not applied: " + o.error.replace("\n", "\n    "))
@@ -355,7 +355,9 @@ def progress_line(event: ApplyEvent) -> str:
     return outcome.describe()
 
 
-def report(result: ApplyResult) -> str:
+def report(result: ApplyResult, *, hint: bool = True) -> str:
+    """What apply did; with `hint`, how to finish when something failed (a run of several
+    stacks gives it once, after every stack's report)."""
     counts = ", ".join(
         f"{result.count(action)} {info.applied}"
         for action, info in ACTIONS.items()
@@ -367,5 +369,6 @@ def report(result: ApplyResult) -> str:
     for outcome in result.outcomes:
         if outcome.status is not ChangeStatus.DONE:
             lines.append(f"  {outcome.describe()}")
-    lines.append(CONVERGE_HINT)
+    if hint:
+        lines.append(CONVERGE_HINT)
     return "\n".join(lines)

@@ -30,6 +30,7 @@ from typing import TypeVar
 from kmsplan.apply import ApplyResult, Stopped, check_plan
 from kmsplan.errors import ExitCode, KmsplanError
 from kmsplan.model import Stack
+from kmsplan.plan.serialize import StackStatus
 from kmsplan.plan.types import GateOptions, Plan
 from kmsplan.run.clients import AwsSettings, Budget
 from kmsplan.run.guards import Intent
@@ -97,15 +98,15 @@ def each(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
 
 def run_exit_code(outcomes: Sequence[StackOutcome], *, detailed: bool) -> ExitCode:
     """1 if any stack failed; else, with `detailed`, 3 if anything is blocked, 2 if any stack
-    has changes; else 0."""
-    plans = [o.plan for o in outcomes if o.plan is not None]
-    if len(plans) < len(outcomes):
+    has changes; else 0 (each stack's `StackStatus`, as the run's summary counts them)."""
+    statuses = {StackStatus.of(o.plan) for o in outcomes}
+    if StackStatus.FAILED in statuses:
         return ExitCode.ERROR
     if not detailed:
         return ExitCode.OK
-    if any(p.blocked for p in plans):
+    if StackStatus.BLOCKED in statuses:
         return ExitCode.BLOCKED
-    return ExitCode.CHANGES if any(p.has_changes for p in plans) else ExitCode.OK
+    return ExitCode.CHANGES if StackStatus.CHANGES in statuses else ExitCode.OK
 
 
 # How a stack's run is opened: with the run's shared budget (None: a run of one stack), as a

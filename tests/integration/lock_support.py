@@ -3,7 +3,12 @@ every lock left behind in either."""
 
 from __future__ import annotations
 
-from apply_support import client
+from datetime import datetime, timezone
+from typing import Any
+
+from apply_support import ACCOUNT, client
+
+from kmsplan.aws.lock import LockInfo, LockUrl, lock_store
 
 BUCKET = "kmsplan-locks"
 TABLE = "kmsplan-locks"
@@ -36,3 +41,26 @@ def lock_objects(endpoint: str) -> list[str]:
     if TABLE in dynamodb.list_tables()["TableNames"]:
         left += [i["LockID"]["S"] for i in dynamodb.scan(TableName=TABLE)["Items"]]
     return left
+
+
+def held_by_another_run(
+    endpoint: str, url: str, *, stack: str, region: str
+) -> tuple[Any, LockInfo]:
+    """`stack`'s lock at `url`, taken by another run (a CI user's apply); returns the store
+    and the lock, for the test to release it."""
+    store = lock_store(
+        LockUrl.parse(url),
+        account_id=ACCOUNT,
+        region=region,
+        stack=stack,
+        profile=None,
+        endpoint_url=endpoint,
+    )
+    holder = LockInfo.new(
+        stack=stack,
+        who=f"arn:aws:iam::{ACCOUNT}:user/ci",
+        command="apply",
+        now=datetime(2026, 1, 2, tzinfo=timezone.utc),
+    )
+    assert store.put(holder)
+    return store, holder

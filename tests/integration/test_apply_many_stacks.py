@@ -194,32 +194,14 @@ def test_a_stack_whose_lock_another_run_holds_is_not_applied_and_the_others_are(
 ) -> None:
     """Each stack's lock is taken before its live read and held until its last write; a
     stack another run holds fails on its own, and every lock this run took is released."""
-    from datetime import datetime, timezone
-
-    from lock_support import lock_objects, make_bucket
-
-    from kmsplan.aws.lock import LockInfo, LockUrl, lock_store
+    from lock_support import held_by_another_run, lock_objects, make_bucket
 
     url = make_bucket(endpoint)
     folder = tmp_path / "kms"
     folder.mkdir()
     write_manifest(folder / "east.yaml", "east", {"a": {}}, region="us-east-1", lock=url)
     write_manifest(folder / "west.yaml", "west", {"b": {}}, region="eu-west-1", lock=url)
-    store = lock_store(
-        LockUrl.parse(url),
-        account_id=ACCOUNT,
-        region="us-east-1",
-        stack="east",
-        profile=None,
-        endpoint_url=endpoint,
-    )
-    holder = LockInfo.new(
-        stack="east",
-        who=f"arn:aws:iam::{ACCOUNT}:user/ci",
-        command="apply",
-        now=datetime(2026, 1, 2, tzinfo=timezone.utc),
-    )
-    assert store.put(holder)
+    store, holder = held_by_another_run(endpoint, url, stack="east", region="us-east-1")
     code, out, err = kmsplan(capsys, endpoint, "apply", str(folder), "--auto-approve")
     assert code == 1, out + err
     assert "  east: not applied: error: " in err and f"lock id {holder.id}" in err

@@ -7,7 +7,6 @@ others, and the exit code speaks for the run. `--format json` prints one run doc
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,8 @@ import boto3
 import jsonschema
 import pytest
 from apply_support import ACCOUNT, client, kmsplan, write_manifest
-from lock_support import lock_objects, make_bucket
+from lock_support import held_by_another_run, lock_objects, make_bucket
 
-from kmsplan.aws.lock import LockInfo, LockUrl, lock_store
 from kmsplan.plan import planfile
 
 pytestmark = pytest.mark.integration
@@ -325,21 +323,7 @@ def test_out_holds_each_stacks_lock_while_it_reads(
     folder.mkdir()
     write_manifest(folder / "east.yaml", "east", {"a": {}}, region="us-east-1", lock=url)
     write_manifest(folder / "west.yaml", "west", {"b": {}}, region="eu-west-1", lock=url)
-    store = lock_store(
-        LockUrl.parse(url),
-        account_id=ACCOUNT,
-        region="us-east-1",
-        stack="east",
-        profile=None,
-        endpoint_url=endpoint,
-    )
-    holder = LockInfo.new(
-        stack="east",
-        who=f"arn:aws:iam::{ACCOUNT}:user/ci",
-        command="apply",
-        now=datetime(2026, 1, 2, tzinfo=timezone.utc),
-    )
-    assert store.put(holder)
+    store, holder = held_by_another_run(endpoint, url, stack="east", region="us-east-1")
     saved = tmp_path / "run.json"
 
     plain, _, _ = kmsplan(capsys, endpoint, "plan", str(folder))
